@@ -1,0 +1,61 @@
+"""What every command shares: the console, exit codes, and errors turned into one line."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import sys
+from collections.abc import Iterator
+from typing import Any, NoReturn
+
+import typer
+from rich.console import Console
+
+__all__ = [
+    "EXIT_CONFIG",
+    "EXIT_DEADLINE",
+    "EXIT_FAILED",
+    "EXIT_HUB_UNAVAILABLE",
+    "console",
+    "err_console",
+    "fail",
+    "friendly_errors",
+    "print_json",
+]
+
+EXIT_FAILED = 1
+EXIT_DEADLINE = 2
+EXIT_CONFIG = 3
+EXIT_HUB_UNAVAILABLE = 4
+
+console = Console()
+err_console = Console(stderr=True)
+
+
+def fail(message: str, code: int) -> NoReturn:
+    """Print one readable error line to stderr and exit with ``code``."""
+    err_console.print(f"[bold red]error:[/] {message}", highlight=False)
+    raise typer.Exit(code)
+
+
+def print_json(data: Any) -> None:
+    """Write ``data`` as JSON to stdout, undecorated, for scripts."""
+    sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
+
+
+@contextlib.contextmanager
+def friendly_errors() -> Iterator[None]:
+    """Map configuration and Partner API errors to one line and the documented exit code."""
+    from onboarding.hub.errors import AuthError, HubError, HubUnavailable, RateLimited
+    from onboarding.settings import ConfigError
+
+    try:
+        yield
+    except ConfigError as exc:
+        fail(f"configuration: {exc}", EXIT_CONFIG)
+    except AuthError as exc:
+        fail(f"Partner API refused the credentials: {exc}", EXIT_CONFIG)
+    except (HubUnavailable, RateLimited) as exc:
+        fail(f"Partner API unavailable: {exc}", EXIT_HUB_UNAVAILABLE)
+    except HubError as exc:
+        fail(f"Partner API: {exc}", EXIT_HUB_UNAVAILABLE)

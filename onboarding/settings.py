@@ -1,0 +1,160 @@
+"""Every knob of the product, in one place.
+
+Two environment prefixes:
+
+* ``D360_*``        how to reach the 360dialog Partner API (:class:`HubSettings`);
+* ``ONBOARDING_*``  how the orchestrator behaves (:class:`Settings`).
+
+Secrets are :class:`~pydantic.SecretStr`: their ``repr``/``str`` is ``**********``. Call
+:func:`load_settings` (or :func:`load_hub_settings`) rather than the constructors: it turns a
+validation error into one :class:`ConfigError` sentence that names the environment variable.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["ConfigError", "HubSettings", "Settings", "load_hub_settings", "load_settings"]
+
+DEFAULT_HUB_URL = "https://hub.360dialog.io/api/v2"
+
+
+class ConfigError(Exception):
+    """A setting is missing, malformed or contradicts another; the message names the variable."""
+
+
+class HubSettings(BaseSettings):
+    """How to reach the 360dialog Partner API (environment prefix ``D360_``)."""
+
+    model_config = SettingsConfigDict(env_prefix="D360_", env_file=".env", extra="ignore")
+
+    hub_url: str = Field(DEFAULT_HUB_URL, description="Partner API base URL.")
+    partner_id: str | None = Field(None, description="Your partner id (Partner Hub URL).")
+    api_key: SecretStr | None = Field(
+        None, description="Partner API key, sent as `X-API-Key` (recommended)."
+    )
+    username: str | None = Field(
+        None, description="Partner Hub e-mail for the deprecated bearer-token login."
+    )
+    password: SecretStr | None = Field(None, description="Password for `D360_USERNAME`.")
+    timeout: float = Field(10.0, gt=0, description="Seconds before one request times out.")
+    page_size: int = Field(100, ge=1, le=10_000, description="Items asked for per list page.")
+    max_concurrency: int = Field(
+        8, ge=1, description="Requests in flight at once to the Partner API."
+    )
+
+    @field_validator("hub_url")
+    @classmethod
+    def _hub_url_is_http(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value.rstrip("/")
+
+    @model_validator(mode="after")
+    def _one_auth_method(self) -> HubSettings:
+        if self.api_key is not None and self.username is not None:
+            raise ValueError("set either D360_API_KEY or D360_USERNAME + D360_PASSWORD, not both")
+        if (self.username is None) != (self.password is None):
+            missing = "D360_PASSWORD" if self.password is None else "D360_USERNAME"
+            raise ValueError(f"{missing} is not set (the bearer login needs both)")
+        return self
+
+    @property
+    def has_credentials(self) -> bool:
+        """True when an API key or a username/password pair is configured."""
+        return self.api_key is not None or self.username is not None
+
+    def require_credentials(self) -> None:
+        """Raise :class:`ConfigError` unless a partner id and one auth method are set."""
+        if not self.partner_id:
+            raise ConfigError("D360_PARTNER_ID is not set: the Partner API needs your partner id")
+        if not self.has_credentials:
+            raise ConfigError(
+                "no Partner API credentials: set D360_API_KEY (or D360_USERNAME and D360_PASSWORD)"
+            )
+
+
+class Settings(BaseSettings):
+    """How the orchestrator behaves (environment prefix ``ONBOARDING_``)."""
+
+    model_config = SettingsConfigDict(env_prefix="ONBOARDING_", env_file=".env", extra="ignore")
+
+    database_url: str = Field(
+        f"sqlite:///{Path('onboarding.db').absolute()}",
+        description="History database (SQLAlchemy URL); `postgresql+psycopg://...` for PostgreSQL.",
+    )
+    poll_initial: float = Field(10.0, gt=0, description="First wait (s) between channel reads.")
+    poll_max: float = Field(300.0, gt=0, description="Longest wait (s) between channel reads.")
+    setup_deadline: float = Field(
+        86_400.0, gt=0, description="Seconds from a run's start until setting_up is a failure."
+    )
+    create_api_key: bool = Field(
+        True, description="Create the channel's Messaging API key once it is ready."
+    )
+    callback_url: str | None = Field(
+        None, description="Partner completion callback (JSON POST, HMAC-SHA256 signed)."
+    )
+    callback_secret: SecretStr | None = Field(
+        None, description="Key that signs completion callbacks (`X-Onboarding-Signature`)."
+    )
+    alert_urls: str = Field(
+        "", description="Comma-separated Apprise URLs (json://, slack://, mailto://, ...)."
+    )
+    alert_repeat: float = Field(
+        14_400.0, gt=0, description="Seconds between repeats of an alert that still holds."
+    )
+    webhook_token: SecretStr | None = Field(
+        None, description="Path token of the partner-webhook URL `/hooks/360dialog/{token}`."
+    )
+    webhook_max_bytes: int = Field(
+        262_144, ge=1024, description="Largest webhook body accepted (bigger gets 413)."
+    )
+    sweep_interval: float = Field(60.0, gt=0, description="Seconds between watcher sweeps.")
+    prefect_port: int = Field(4200, description="Port of the local Prefect server `up` starts.")
+    receiver_host: str = Field("127.0.0.1", description="Address the webhook receiver binds.")
+    receiver_port: int = Field(8080, description="Port the webhook receiver listens on.")
+
+    @model_validator(mode="after")
+    def _poll_bounds(self) -> Settings:
+        if self.poll_max < self.poll_initial:
+            raise ValueError(
+                "ONBOARDING_POLL_MAX must be >= ONBOARDING_POLL_INITIAL "
+                f"(got {self.poll_max} < {self.poll_initial})"
+            )
+        if self.callback_url and self.callback_secret is None:
+            raise ValueError("ONBOARDING_CALLBACK_SECRET is not set (ONBOARDING_CALLBACK_URL is)")
+        return self
+
+    @property
+    def alert_url_list(self) -> list[str]:
+        """The Apprise URLs, split and stripped."""
+        return [url.strip() for url in self.alert_urls.split(",") if url.strip()]
+
+
+def _explain(error: ValidationError, prefix: str) -> str:
+    """One line per problem, each naming the environment variable."""
+    lines = []
+    for item in error.errors():
+        field = ".".join(str(part) for part in item["loc"])
+        message = item["msg"].removeprefix("Value error, ")
+        lines.append(f"{prefix}{field.upper()}: {message}" if field else message)
+    return "; ".join(lines)
+
+
+def load_hub_settings(**overrides: object) -> HubSettings:
+    """Read :class:`HubSettings` from the environment, raising :class:`ConfigError` on bad input."""
+    try:
+        return HubSettings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        raise ConfigError(_explain(exc, "D360_")) from None
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read :class:`Settings` from the environment, raising :class:`ConfigError` on bad input."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        raise ConfigError(_explain(exc, "ONBOARDING_")) from None

@@ -1,0 +1,6 @@
+"""Shared fixtures live in tests/fixtures/, one module per real server the tests need."""
+
+pytest_plugins = [
+    "tests.fixtures.sandbox",
+    "tests.fixtures.database",
+]
