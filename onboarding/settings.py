@@ -91,6 +91,17 @@ class Settings(BaseSettings):
     setup_deadline: float = Field(
         86_400.0, gt=0, description="Seconds from a run's start until setting_up is a failure."
     )
+    owner_lease: float = Field(
+        900.0,
+        gt=0,
+        description="Seconds without progress before another run may take over an onboarding.",
+    )
+    retries: int = Field(
+        4, ge=0, description="Retries of a Partner API call that failed transiently (5xx, 429)."
+    )
+    retry_delay: float = Field(
+        2.0, ge=0, description="First retry delay (s); doubles per retry, with jitter."
+    )
     create_api_key: bool = Field(
         True, description="Create the channel's Messaging API key once it is ready."
     )

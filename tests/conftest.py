@@ -3,4 +3,7 @@
 pytest_plugins = [
     "tests.fixtures.sandbox",
     "tests.fixtures.database",
+    "tests.fixtures.sinks",
+    "tests.fixtures.prefect",
+    "tests.fixtures.partner",
 ]

@@ -10,6 +10,7 @@ from typing import Any, NoReturn
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 __all__ = [
     "EXIT_CONFIG",
@@ -34,7 +35,8 @@ err_console = Console(stderr=True)
 
 def fail(message: str, code: int) -> NoReturn:
     """Print one readable error line to stderr and exit with ``code``."""
-    err_console.print(f"[bold red]error:[/] {message}", highlight=False)
+    # Messages quote server text: escape it so "[...]" is not read as rich markup.
+    err_console.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
     raise typer.Exit(code)
 
 
@@ -59,3 +61,30 @@ def friendly_errors() -> Iterator[None]:
         fail(f"Partner API unavailable: {exc}", EXIT_HUB_UNAVAILABLE)
     except HubError as exc:
         fail(f"Partner API: {exc}", EXIT_HUB_UNAVAILABLE)
+
+
+class _NoTracebacks:
+    """A logging filter that keeps each record's message but drops its traceback."""
+
+    def filter(self, record: Any) -> bool:
+        record.exc_info = None
+        record.exc_text = None
+        record.stack_info = None
+        return True
+
+
+def quiet_prefect_console() -> None:
+    """Keep Prefect's console log to one line per event: tracebacks still reach the Prefect API.
+
+    A person at a terminal wants to know what happened; the full story is in the Prefect UI.
+    """
+    import logging
+
+    from prefect.logging.handlers import PrefectConsoleHandler
+    from prefect.logging.loggers import get_logger
+
+    get_logger()  # make sure Prefect's logging configuration is loaded
+    for logger in [logging.getLogger(name) for name in logging.root.manager.loggerDict]:
+        for handler in getattr(logger, "handlers", []):
+            if isinstance(handler, PrefectConsoleHandler):
+                handler.addFilter(_NoTracebacks())

@@ -1,0 +1,147 @@
+"""The history: SQLModel tables, engine/session, repository functions, Alembic migrations.
+
+Flows and tasks never write SQL; they call the functions here, each taking a ``session`` and then
+keyword arguments only::
+
+    engine = make_engine(load_settings().database_url)
+    with session_scope(engine) as session:
+        run, created = start_or_get_run(session, partner_id=..., channel_id=..., ...)
+
+This package does not import :mod:`onboarding.hub`; the tasks join the two.
+"""
+
+from __future__ import annotations
+
+from onboarding.store.alerts import (
+    failed_deliveries,
+    get_open_alert,
+    note_alert_notified,
+    open_alert,
+    open_alerts,
+    record_delivery,
+    resolve_alert,
+    sink_label,
+)
+from onboarding.store.engine import (
+    DatabaseUnavailable,
+    InvalidDatabaseURL,
+    StoreError,
+    check_connection,
+    make_engine,
+    masked_url,
+    session_scope,
+)
+from onboarding.store.inbox import (
+    body_dedup_key,
+    mark_event,
+    safe_headers,
+    store_inbound_event,
+    unhandled_events,
+)
+from onboarding.store.migrate import current_revision, downgrade, head_revision, upgrade
+from onboarding.store.models import (
+    ACTIVE_STATES,
+    TERMINAL_STATES,
+    Alert,
+    AlertDelivery,
+    ChannelSnapshot,
+    EventOutcome,
+    InboundEvent,
+    ObservationSource,
+    OnboardingRun,
+    OnboardingStep,
+    RunState,
+    StatusObservation,
+    Trigger,
+)
+from onboarding.store.observations import (
+    Transition,
+    channel_timeline,
+    record_observation,
+    record_transitions,
+)
+from onboarding.store.runs import (
+    find_runs,
+    get_active_run,
+    get_run,
+    mark_run_waiting,
+    note_attempt,
+    record_step,
+    runs_past_deadline,
+    set_flow_run_id,
+    settle_run,
+    start_or_get_run,
+    step_done,
+    update_run,
+)
+from onboarding.store.snapshots import (
+    SnapshotChange,
+    SnapshotIn,
+    get_snapshot,
+    snapshots_by_status,
+    upsert_snapshots,
+)
+from onboarding.store.types import UtcDateTime, utcnow
+
+__all__ = [
+    "ACTIVE_STATES",
+    "TERMINAL_STATES",
+    "Alert",
+    "AlertDelivery",
+    "ChannelSnapshot",
+    "DatabaseUnavailable",
+    "EventOutcome",
+    "InboundEvent",
+    "InvalidDatabaseURL",
+    "ObservationSource",
+    "OnboardingRun",
+    "OnboardingStep",
+    "RunState",
+    "SnapshotChange",
+    "SnapshotIn",
+    "StatusObservation",
+    "StoreError",
+    "Transition",
+    "Trigger",
+    "UtcDateTime",
+    "body_dedup_key",
+    "channel_timeline",
+    "check_connection",
+    "current_revision",
+    "downgrade",
+    "failed_deliveries",
+    "find_runs",
+    "get_active_run",
+    "get_open_alert",
+    "get_run",
+    "get_snapshot",
+    "head_revision",
+    "make_engine",
+    "mark_event",
+    "mark_run_waiting",
+    "masked_url",
+    "note_alert_notified",
+    "note_attempt",
+    "open_alert",
+    "open_alerts",
+    "record_delivery",
+    "record_observation",
+    "record_step",
+    "record_transitions",
+    "resolve_alert",
+    "runs_past_deadline",
+    "safe_headers",
+    "session_scope",
+    "set_flow_run_id",
+    "settle_run",
+    "sink_label",
+    "snapshots_by_status",
+    "start_or_get_run",
+    "step_done",
+    "store_inbound_event",
+    "unhandled_events",
+    "update_run",
+    "upgrade",
+    "upsert_snapshots",
+    "utcnow",
+]

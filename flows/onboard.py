@@ -1,0 +1,167 @@
+"""``onboard-channel``: one flow run per channel, from signup to ready and a notified partner.
+
+Reads like the procedure: claim the channel, look at it, wait while it is being set up, then finish
+the follow-up steps, or raise an alert and fail. Every step is a task in ``tasks/``; this module
+holds no HTTP and no SQL.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+from typing import Any
+
+from prefect import flow
+from prefect.states import Completed, Failed, State
+
+from onboarding.alerts import AlertKind
+from onboarding.hub import Channel
+from onboarding.procedure import Verdict, poll_delay
+from onboarding.store import RunState
+from tasks.alerting import alert_on_flow_failure, raise_alert, resolve_channel_alerts
+from tasks.channels import read_channel
+from tasks.flow_runs import current_flow_run, label_current_run, park_current_run
+from tasks.followup import notify_partner
+from tasks.history import Claim, ClaimKind, claim_channel, finish_run, record_status
+from tasks.reporting import publish_timeline
+from tasks.resources import partner_id, settings
+
+__all__ = ["onboard_channel", "run_name"]
+
+
+def run_name(channel_id: str, client_id: str | None) -> str:
+    """``onboard-<client>-<channel>``, the name people search for in the UI."""
+    return f"onboard-{client_id or 'unknown'}-{channel_id}"
+
+
+def _templated_name() -> str:
+    from prefect.runtime import flow_run
+
+    params = flow_run.parameters
+    return run_name(params["channel_id"], params.get("client_id"))
+
+
+@flow(
+    name="onboard-channel",
+    flow_run_name=_templated_name,
+    on_failure=[alert_on_flow_failure],
+    on_crashed=[alert_on_flow_failure],
+    persist_result=False,
+)
+async def onboard_channel(
+    channel_id: str, client_id: str | None = None, trigger: str = "manual"
+) -> State[Any]:
+    """Onboard one channel: wait for ``ready``, notify the partner, or alert and fail."""
+    if client_id is None:
+        client_id = _client_of(await read_channel(channel_id))
+    flow_run_id, from_deployment = current_flow_run()
+    await label_current_run(
+        name=run_name(channel_id, client_id),
+        tags=["onboarding", f"partner:{partner_id()}", f"client:{client_id or 'unknown'}"],
+    )
+
+    claim = await claim_channel(
+        channel_id=channel_id,
+        client_id=client_id,
+        trigger=trigger,
+        flow_run_id=str(flow_run_id) if flow_run_id else None,
+    )
+    if claim.kind is ClaimKind.ALREADY_DONE:
+        return Completed(
+            message=f"channel {channel_id} was already onboarded (run #{claim.run_id})"
+        )
+    if claim.kind is ClaimKind.OWNED_ELSEWHERE:
+        return Completed(
+            message=f"channel {channel_id} is being onboarded by run #{claim.run_id} "
+            f"(flow run {claim.owner_flow_run_id}); nothing to do"
+        )
+
+    channel = await read_channel(channel_id)
+    verdict = await wait_while_setting_up(claim, channel, park=from_deployment)
+    channel = verdict.channel
+    match verdict.verdict:
+        case Verdict.READY:
+            return await finish_onboarding(claim, channel)
+        case Verdict.ERROR:
+            reason = f"channel {channel_id} is in error: {_setup_error(channel)}"
+            return await fail_onboarding(claim, channel, AlertKind.CHANNEL_ERROR, reason)
+        case Verdict.UNKNOWN:
+            reason = f"unknown availability_status {channel.availability_status!r}"
+            return await fail_onboarding(claim, channel, AlertKind.UNKNOWN_STATUS, reason)
+        case _:
+            reason = f"still setting_up at the deadline ({claim.deadline_at:%Y-%m-%d %H:%M} UTC)"
+            return await fail_onboarding(
+                claim, channel, AlertKind.SETUP_DEADLINE_EXCEEDED, reason, RunState.TIMED_OUT
+            )
+
+
+class Observed:
+    """The last reading of the channel and what it means."""
+
+    def __init__(self, channel: Channel, verdict: Verdict) -> None:
+        self.channel = channel
+        self.verdict = verdict
+
+
+async def wait_while_setting_up(claim: Claim, channel: Channel, *, park: bool) -> Observed:
+    """Record each reading and wait while the channel is ``setting_up``, until the deadline.
+
+    From a deployment the run parks (no process held) until the watcher wakes it; run directly
+    it polls in-process with capped exponential backoff and jitter.
+    """
+    config = settings()
+    attempt = 0
+    while (verdict := await record_status(claim, channel)) is Verdict.WAIT:
+        now = datetime.now(UTC)
+        if claim.past_deadline(now):
+            break
+        if park:
+            await park_current_run(
+                _as_uuid(claim.owner_flow_run_id),
+                until=claim.deadline_at,
+                message=f"waiting for channel {claim.channel_id} (status {channel.status})",
+            )
+        delay = poll_delay(attempt, initial=config.poll_initial, maximum=config.poll_max)
+        await asyncio.sleep(min(delay, (claim.deadline_at - now).total_seconds()))
+        attempt += 1
+        channel = await read_channel(claim.channel_id)
+    return Observed(channel, verdict)
+
+
+async def finish_onboarding(claim: Claim, channel: Channel) -> State[Any]:
+    """The channel is ready: notify the partner, close the run, clear the channel's alerts."""
+    await notify_partner(claim, channel)
+    await finish_run(claim, state=RunState.COMPLETED)
+    await resolve_channel_alerts(claim)
+    await publish_timeline(claim, channel, outcome="completed")
+    return Completed(message=f"channel {claim.channel_id} is ready; onboarding completed")
+
+
+async def fail_onboarding(
+    claim: Claim,
+    channel: Channel,
+    kind: AlertKind,
+    reason: str,
+    state: RunState = RunState.FAILED,
+) -> State[Any]:
+    """Alert, close the run with the reason, and end the flow run Failed."""
+    await raise_alert(claim, channel, kind=kind, detail=reason)
+    await finish_run(claim, state=state, reason=reason)
+    await publish_timeline(claim, channel, outcome=str(state), reason=reason)
+    return Failed(message=reason)
+
+
+def _client_of(channel: Channel) -> str:
+    return channel.client_id or (channel.client.id if channel.client else None) or "unknown"
+
+
+def _setup_error(channel: Channel) -> str:
+    error = channel.setup_info.error if channel.setup_info else None
+    return str(error) if error else f"status {channel.status!r}, no error detail from the API"
+
+
+def _as_uuid(value: str | None) -> Any:
+    from uuid import UUID
+
+    assert value is not None, "a deployment run always has a flow run id"
+    return UUID(value)

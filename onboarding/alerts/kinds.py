@@ -1,0 +1,112 @@
+"""The six alert kinds: how bad each is, whom it concerns, what to check; and their dedup keys."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+__all__ = ["AlertKind", "KindInfo", "Severity", "dedup_key", "kind_info"]
+
+
+class AlertKind(StrEnum):
+    """The problems an onboarding can raise an alert for."""
+
+    CHANNEL_ERROR = "channel_error"
+    SETUP_DEADLINE_EXCEEDED = "setup_deadline_exceeded"
+    UNKNOWN_STATUS = "unknown_status"
+    AUTH_FAILED = "auth_failed"
+    HUB_UNAVAILABLE = "hub_unavailable"
+    FLOW_CRASHED = "flow_crashed"
+
+
+class Severity(StrEnum):
+    """How urgently a person should look."""
+
+    CRITICAL = "critical"
+    ERROR = "error"
+    WARNING = "warning"
+
+
+@dataclass(frozen=True, slots=True)
+class KindInfo:
+    """Static facts about one kind: severity, scope, a readable title and what to check."""
+
+    severity: Severity
+    partner_wide: bool
+    title: str
+    hint: str
+
+
+_KINDS: dict[AlertKind, KindInfo] = {
+    AlertKind.CHANNEL_ERROR: KindInfo(
+        Severity.ERROR,
+        partner_wide=False,
+        title="channel setup failed",
+        hint=(
+            "Read setup_info.error on the channel in the Partner Hub and the WhatsApp Business "
+            "Account's status at Meta (fb_account_status); the client may need to redo the "
+            "embedded signup."
+        ),
+    ),
+    AlertKind.SETUP_DEADLINE_EXCEEDED: KindInfo(
+        Severity.WARNING,
+        partner_wide=False,
+        title="channel still setting up past its deadline",
+        hint=(
+            "Open the channel's page in the Partner Hub and ask the client whether they finished "
+            "the embedded signup (phone verification, display name approval)."
+        ),
+    ),
+    AlertKind.UNKNOWN_STATUS: KindInfo(
+        Severity.WARNING,
+        partner_wide=False,
+        title="channel reported a status we do not know",
+        hint=(
+            "The Partner API returned a status value this version does not handle (see 'What "
+            "happened'); tell the maintainers so it can be mapped."
+        ),
+    ),
+    AlertKind.AUTH_FAILED: KindInfo(
+        Severity.CRITICAL,
+        partner_wide=True,
+        title="Partner API refused our credentials",
+        hint=(
+            "Check D360_API_KEY (or D360_USERNAME/D360_PASSWORD) and the key's partner "
+            "permissions in the Partner Hub. Every onboarding of this partner is blocked."
+        ),
+    ),
+    AlertKind.HUB_UNAVAILABLE: KindInfo(
+        Severity.CRITICAL,
+        partner_wide=True,
+        title="Partner API unavailable after retries",
+        hint=(
+            "Check 360dialog's status page and this host's network, DNS and proxy "
+            "(D360_HUB_URL). Onboardings resume once the API answers."
+        ),
+    ),
+    AlertKind.FLOW_CRASHED: KindInfo(
+        Severity.ERROR,
+        partner_wide=False,
+        title="onboarding run crashed or failed",
+        hint="Open the Prefect run (link above) and read its logs and the failed task's traceback.",
+    ),
+}
+
+
+def kind_info(kind: AlertKind | str) -> KindInfo:
+    """The static facts about ``kind`` (raises ``ValueError`` for an unknown kind)."""
+    return _KINDS[AlertKind(kind)]
+
+
+def dedup_key(kind: AlertKind | str, *, partner_id: str, channel_id: str | None) -> str:
+    """The key that makes one alert per problem: per channel, or per partner for partner-wide kinds.
+
+    Channel-scoped kinds need a ``channel_id``; partner-wide kinds ignore it so every channel of
+    the partner lands on the same alert.
+    """
+    kind = AlertKind(kind)
+    if kind_info(kind).partner_wide:
+        return f"{kind}:partner:{partner_id}"
+    if not channel_id:
+        raise ValueError(f"alert kind {kind} is per channel: channel_id is required")
+    return f"{kind}:channel:{partner_id}:{channel_id}"

@@ -1,0 +1,75 @@
+"""`onboarding onboard CHANNEL_ID`: run one onboarding in this process and say how it ended."""
+
+from __future__ import annotations
+
+import typer
+
+__all__ = ["register"]
+
+
+def register(app: typer.Typer) -> None:
+    """Add the `onboard` command to ``app``."""
+
+    @app.command()
+    def onboard(
+        channel_id: str = typer.Argument(..., help="The channel to onboard."),
+        client: str | None = typer.Option(
+            None, "--client", help="Its client id (read from the channel when omitted)."
+        ),
+    ) -> None:
+        """Onboard one channel now, polling in-process until it is ready, in error or late.
+
+        Exit code: 0 completed, 1 failed (error or unknown status), 2 deadline exceeded,
+        3 configuration or authentication error, 4 Partner API unavailable.
+        """
+        from onboarding.cli._common import friendly_errors
+
+        with friendly_errors():
+            code, line = _run(channel_id, client)
+        _say(code, line)
+        raise typer.Exit(code)
+
+
+def _run(channel_id: str, client_id: str | None) -> tuple[int, str]:
+    """Run the flow and turn its end state and history into an exit code and one line."""
+    import asyncio
+
+    from flows.onboard import onboard_channel
+    from onboarding.cli._common import EXIT_DEADLINE, EXIT_FAILED, quiet_prefect_console
+    from onboarding.settings import load_hub_settings, load_settings
+    from onboarding.store import RunState, find_runs, session_scope, upgrade
+    from tasks.resources import engine_for
+
+    settings = load_settings()
+    load_hub_settings().require_credentials()
+    upgrade(settings.database_url)
+    quiet_prefect_console()
+    state = asyncio.run(
+        onboard_channel(channel_id=channel_id, client_id=client_id, return_state=True)
+    )
+    if state.is_failed() or state.is_crashed():
+        error = state.result(raise_on_failure=False)
+        if isinstance(error, BaseException) and not isinstance(error, _HandledFailure):
+            raise error  # friendly_errors turns auth/config/API errors into exit codes
+    with session_scope(engine_for(settings.database_url)) as session:
+        runs = find_runs(session, channel_id=channel_id, limit=1)
+    run = runs[0] if runs else None
+    if state.is_completed():
+        return 0, state.message or f"channel {channel_id} onboarded"
+    reason = state.message or (run.failure_reason if run else None) or "failed"
+    if run is not None and run.state == RunState.TIMED_OUT:
+        return EXIT_DEADLINE, f"channel {channel_id}: {reason}"
+    return EXIT_FAILED, f"channel {channel_id}: {reason}"
+
+
+class _HandledFailure(Exception):
+    """Never raised: stands for failures the flow handled and recorded itself."""
+
+
+def _say(code: int, line: str) -> None:
+    from onboarding.cli._common import console, err_console
+
+    if code == 0:
+        console.print(f"[green]✓[/] {line}", highlight=False)
+    else:
+        err_console.print(f"[red]✗[/] {line}", highlight=False)

@@ -1,0 +1,62 @@
+"""Assemble the sandbox: the Partner API at ``/api/v2``, the control API at ``/sandbox``."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Callable
+from datetime import datetime
+
+from starlette.applications import Starlette
+from starlette.routing import Mount
+from starlette.types import ASGIApp
+
+from onboarding.sandbox.control_api import control_routes
+from onboarding.sandbox.errors import EXCEPTION_HANDLERS
+from onboarding.sandbox.models import utcnow
+from onboarding.sandbox.partner_api import PartnerGate, partner_router
+from onboarding.sandbox.scenarios import SCENARIOS, seed_scenario
+from onboarding.sandbox.state import DEFAULT_ADMIN_KEY, SANDBOX_PARTNER_ID, SandboxState
+
+__all__ = ["API_PREFIX", "create_app"]
+
+API_PREFIX = "/api/v2"
+
+
+def create_app(
+    *,
+    scenario: str | None = None,
+    admin_key: str = DEFAULT_ADMIN_KEY,
+    clock: Callable[[], datetime] | None = None,
+    webhook_url: str | None = None,
+) -> ASGIApp:
+    """A sandbox app; ``app.state.sandbox`` is its :class:`SandboxState`.
+
+    ``scenario`` seeds data at startup (``"demo"``, or ``None``/``"none"`` for only the partners);
+    ``clock`` replaces the wall clock for timestamps and token expiry; ``webhook_url`` presets
+    the sandbox partner's webhook URL (a reset clears it).
+    """
+    if scenario not in (None, *SCENARIOS):
+        raise ValueError(f"unknown sandbox scenario {scenario!r} (choose from {SCENARIOS})")
+    state = SandboxState(admin_key=admin_key, clock=clock or utcnow)
+    state.partners[SANDBOX_PARTNER_ID].webhook_url = webhook_url
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        await state.webhooks.start()
+        seed_scenario(state, scenario)
+        try:
+            yield
+        finally:
+            tasks = list(state.tasks)
+            state.cancel_scheduled()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            await state.webhooks.stop()
+
+    app = Starlette(
+        routes=[Mount(API_PREFIX, app=PartnerGate(partner_router(), state)), *control_routes()],
+        exception_handlers=EXCEPTION_HANDLERS,
+        lifespan=lifespan,
+    )
+    app.state.sandbox = state
+    return app

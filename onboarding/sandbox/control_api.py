@@ -1,0 +1,237 @@
+"""The control API under ``/sandbox/``: script channels, inject faults, read counters and webhooks.
+
+Every route but ``/sandbox/healthz`` needs the header ``X-Sandbox-Admin-Key``.
+"""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from onboarding.sandbox.errors import ApiError, json_body
+from onboarding.sandbox.faults import Fault
+from onboarding.sandbox.lifecycle import schedule_settle, schedule_status
+from onboarding.sandbox.state import SANDBOX_PARTNER_ID, SandboxState
+
+__all__ = ["control_routes"]
+
+ADMIN_HEADER = "x-sandbox-admin-key"
+
+
+def _admin(request: Request) -> SandboxState:
+    """The sandbox state, once the admin key checks out (401 otherwise)."""
+    state: SandboxState = request.app.state.sandbox
+    given = request.headers.get(ADMIN_HEADER, "")
+    if not secrets.compare_digest(given.encode(), state.admin_key.encode()):
+        raise ApiError(401, "Missing or wrong X-Sandbox-Admin-Key")
+    return state
+
+
+async def _body(request: Request) -> dict[str, Any]:
+    return await json_body(request) if await request.body() else {}
+
+
+def _partner_id(state: SandboxState, body: dict[str, Any]) -> str:
+    partner_id = body.get("partner_id") or SANDBOX_PARTNER_ID
+    if partner_id not in state.partners:
+        raise ApiError(404, f"Partner {partner_id} not found")
+    return partner_id
+
+
+def _settle_args(body: dict[str, Any]) -> tuple[float | None, str]:
+    after, to = body.get("settle_after"), body.get("settle_to", "ready")
+    if after is not None and not isinstance(after, int | float):
+        raise ApiError(400, "settle_after must be a number of seconds or null")
+    if to not in ("ready", "error"):
+        raise ApiError(400, 'settle_to must be "ready" or "error"')
+    return after, to
+
+
+async def create_client(request: Request) -> Response:
+    """``POST /sandbox/clients``."""
+    state = _admin(request)
+    body = await _body(request)
+    client = state.create_client(
+        partner_id=_partner_id(state, body),
+        name=body.get("name"),
+        email=body.get("email"),
+        client_id=body.get("id"),
+    )
+    return JSONResponse(client, 201)
+
+
+async def create_channel(request: Request) -> Response:
+    """``POST /sandbox/channels``: one channel (and its client unless ``client_id`` is given)."""
+    state = _admin(request)
+    body = await _body(request)
+    partner_id = _partner_id(state, body)
+    after, to = _settle_args(body)
+    send_webhook = bool(body.get("send_webhook", True))
+    if body.get("client_id") in state.clients:
+        client = state.clients[body["client_id"]]
+    else:
+        client = state.create_client(
+            partner_id=partner_id,
+            client_id=body.get("client_id"),
+            name=body.get("client_name"),
+            send_webhook=send_webhook,
+        )
+    channel = state.create_channel(
+        client=client,
+        channel_id=body.get("id"),
+        phone_number=body.get("phone_number"),
+        availability_status=body.get("availability_status", "setting_up"),
+        status=body.get("status"),
+        send_webhook=send_webhook,
+    )
+    if after is not None:
+        schedule_settle(state, channel["id"], after=after, to=to, error=body.get("error"))
+    return JSONResponse(channel, 201)
+
+
+async def bulk_channels(request: Request) -> Response:
+    """``POST /sandbox/channels/bulk``: ``count`` channels, each with its own client."""
+    state = _admin(request)
+    body = await _body(request)
+    count = body.get("count")
+    if not isinstance(count, int) or count < 0:
+        raise ApiError(400, "count must be a non-negative integer")
+    partner_id = _partner_id(state, body)
+    after, to = _settle_args(body)
+    send_webhook = bool(body.get("send_webhook", False))
+    availability = body.get("availability_status", "setting_up")
+    now = state.now()
+    ids = []
+    for _ in range(count):
+        client = state.create_client(partner_id=partner_id, send_webhook=send_webhook)
+        channel = state.create_channel(
+            client=client, availability_status=availability, now=now, send_webhook=send_webhook
+        )
+        ids.append(channel["id"])
+        if after is not None:
+            schedule_settle(state, channel["id"], after=after, to=to)
+    return JSONResponse({"ids": ids}, 201)
+
+
+async def channel_status(request: Request) -> Response:
+    """``POST /sandbox/channels/{id}/status``: change now (200) or ``after`` seconds (202)."""
+    state = _admin(request)
+    channel_id = request.path_params["channel_id"]
+    if channel_id not in state.channels:
+        raise ApiError(404, f"Channel {channel_id} not found")
+    body = await _body(request)
+    changes = {
+        "availability_status": body.get("availability_status"),
+        "status": body.get("status"),
+        "error": body.get("error"),
+        "send_webhook": bool(body.get("send_webhook", True)),
+    }
+    after = body.get("after")
+    if after:
+        schedule_status(state, channel_id, after=float(after), **changes)
+        return JSONResponse({"scheduled_in": float(after), "channel_id": channel_id}, 202)
+    return JSONResponse(state.update_channel(channel_id, **changes))
+
+
+async def channel(request: Request) -> Response:
+    """``GET /sandbox/channels/{id}``: one channel, any partner."""
+    state = _admin(request)
+    found = state.channels.get(request.path_params["channel_id"])
+    if found is None:
+        raise ApiError(404, "Channel not found")
+    return JSONResponse(found)
+
+
+async def api_key_count(request: Request) -> Response:
+    """``GET /sandbox/channels/{id}/api_keys``: how many keys the Partner API created for it."""
+    state = _admin(request)
+    return JSONResponse({"count": state.api_key_counts[request.path_params["channel_id"]]})
+
+
+async def faults(request: Request) -> Response:
+    """``POST`` queues a fault, ``DELETE`` clears them, ``GET`` lists the queued ones."""
+    state = _admin(request)
+    if request.method == "DELETE":
+        state.faults.clear()
+        return Response(status_code=204)
+    if request.method == "GET":
+        return JSONResponse(state.faults.pending())
+    body = await _body(request)
+    if body.get("kind") not in ("status", "slow", "malformed"):
+        raise ApiError(400, 'kind must be "status", "slow" or "malformed"')
+    known = Fault.__dataclass_fields__.keys()
+    try:
+        fault = Fault(**{key: value for key, value in body.items() if key in known})
+    except TypeError as exc:
+        raise ApiError(400, str(exc)) from None
+    state.faults.add(fault)
+    return JSONResponse(fault.describe(), 201)
+
+
+async def requests(request: Request) -> Response:
+    """``GET`` the Partner API request counts; ``DELETE`` zeroes them."""
+    state = _admin(request)
+    if request.method == "DELETE":
+        state.reset_counts()
+        return Response(status_code=204)
+    return JSONResponse({"total": state.request_total, "counts": dict(state.request_counts)})
+
+
+async def webhooks(request: Request) -> Response:
+    """``GET /sandbox/webhooks``: every partner-webhook delivery since the last reset."""
+    return JSONResponse(list(_admin(request).webhooks.deliveries))
+
+
+async def config(request: Request) -> Response:
+    """``POST /sandbox/config``: set ``token_expires_in`` and/or ``max_limit`` (reset restores)."""
+    state = _admin(request)
+    body = await _body(request)
+    for key in ("token_expires_in", "max_limit"):
+        if key in body:
+            if not isinstance(body[key], int) or body[key] < 0:
+                raise ApiError(400, f"{key} must be a non-negative integer")
+            setattr(state, key, body[key])
+    return JSONResponse({"token_expires_in": state.token_expires_in, "max_limit": state.max_limit})
+
+
+async def webhook_url(request: Request) -> Response:
+    """``POST /sandbox/webhook_url``: set a partner's webhook URL without counting a request."""
+    state = _admin(request)
+    body = await _body(request)
+    partner = state.partners[_partner_id(state, body)]
+    partner.webhook_url = body.get("webhook_url")
+    return JSONResponse(partner.to_json())
+
+
+async def reset(request: Request) -> Response:
+    """``POST /sandbox/reset``: back to the seeded partners."""
+    _admin(request).reset()
+    return JSONResponse({"reset": True})
+
+
+async def healthz(request: Request) -> Response:
+    """``GET /sandbox/healthz``: no key needed."""
+    return JSONResponse({"ok": True})
+
+
+def control_routes() -> list[Route]:
+    """The control API routes (full paths)."""
+    return [
+        Route("/sandbox/healthz", healthz, methods=["GET"]),
+        Route("/sandbox/reset", reset, methods=["POST"]),
+        Route("/sandbox/config", config, methods=["POST"]),
+        Route("/sandbox/clients", create_client, methods=["POST"]),
+        Route("/sandbox/channels", create_channel, methods=["POST"]),
+        Route("/sandbox/channels/bulk", bulk_channels, methods=["POST"]),
+        Route("/sandbox/channels/{channel_id}", channel, methods=["GET"]),
+        Route("/sandbox/channels/{channel_id}/status", channel_status, methods=["POST"]),
+        Route("/sandbox/channels/{channel_id}/api_keys", api_key_count, methods=["GET"]),
+        Route("/sandbox/faults", faults, methods=["GET", "POST", "DELETE"]),
+        Route("/sandbox/requests", requests, methods=["GET", "DELETE"]),
+        Route("/sandbox/webhooks", webhooks, methods=["GET"]),
+        Route("/sandbox/webhook_url", webhook_url, methods=["POST"]),
+    ]

@@ -1,0 +1,282 @@
+"""The sandbox's memory: partners, clients, channels, tokens, faults, counters, timers.
+
+Every mutation runs on the server's event loop (through the HTTP handlers or timers it scheduled);
+other threads, such as a test process, only read.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from onboarding.sandbox.faults import FaultQueue
+from onboarding.sandbox.models import iso, new_channel, new_client, new_id, utcnow
+from onboarding.sandbox.webhooks import WebhookSender
+
+__all__ = [
+    "DEFAULT_ADMIN_KEY",
+    "OTHER_API_KEY",
+    "OTHER_PARTNER_ID",
+    "SANDBOX_API_KEY",
+    "SANDBOX_PARTNER_ID",
+    "SANDBOX_PASSWORD",
+    "SANDBOX_USERNAME",
+    "Partner",
+    "SandboxState",
+]
+
+SANDBOX_PARTNER_ID = "sandbox-partner"
+SANDBOX_API_KEY = "sandbox-key"
+SANDBOX_USERNAME = "partner@example.com"
+SANDBOX_PASSWORD = "sandbox-password"
+OTHER_PARTNER_ID = "other-partner"
+OTHER_API_KEY = "other-key"
+DEFAULT_ADMIN_KEY = "sandbox-admin"
+
+DEFAULT_TOKEN_EXPIRES_IN = 86_400
+DEFAULT_MAX_LIMIT = 1000
+Json = dict[str, Any]
+
+
+@dataclass
+class Partner:
+    """A seeded partner account and its credentials."""
+
+    id: str
+    brand_name: str
+    api_key: str
+    username: str
+    password: str
+    webhook_url: str | None = None
+    partner_redirect_url: str | None = None
+
+    def to_json(self) -> Json:
+        """The partner object of ``GET /partners/{pid}``."""
+        return {
+            "id": self.id,
+            "brand_name": self.brand_name,
+            "webhook_url": self.webhook_url,
+            "partner_redirect_url": self.partner_redirect_url,
+        }
+
+
+def _seed_partners() -> dict[str, Partner]:
+    return {
+        SANDBOX_PARTNER_ID: Partner(
+            SANDBOX_PARTNER_ID,
+            "Sandbox Partner",
+            SANDBOX_API_KEY,
+            SANDBOX_USERNAME,
+            SANDBOX_PASSWORD,
+            partner_redirect_url="https://partner.example.com/onboarded",
+        ),
+        OTHER_PARTNER_ID: Partner(
+            OTHER_PARTNER_ID, "Other Partner", OTHER_API_KEY, "other@example.com", "other-password"
+        ),
+    }
+
+
+@dataclass
+class SandboxState:
+    """Everything the sandbox knows; ``app.state.sandbox`` holds one."""
+
+    admin_key: str = DEFAULT_ADMIN_KEY
+    clock: Callable[[], datetime] = utcnow
+    token_expires_in: int = DEFAULT_TOKEN_EXPIRES_IN
+    max_limit: int = DEFAULT_MAX_LIMIT
+    partners: dict[str, Partner] = field(default_factory=_seed_partners)
+    clients: dict[str, Json] = field(default_factory=dict)
+    channels: dict[str, Json] = field(default_factory=dict)
+    tokens: dict[str, tuple[str, datetime]] = field(default_factory=dict)
+    api_key_counts: Counter[str] = field(default_factory=Counter)
+    request_counts: Counter[str] = field(default_factory=Counter)
+    request_total: int = 0
+    faults: FaultQueue = field(default_factory=FaultQueue)
+    timers: set[asyncio.TimerHandle] = field(default_factory=set)
+    tasks: set[asyncio.Task[Any]] = field(default_factory=set)
+    webhooks: WebhookSender = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.webhooks = WebhookSender(clock=self.clock)
+        self._initial_limits = (self.token_expires_in, self.max_limit)
+
+    # -- auth ---------------------------------------------------------------------------------
+
+    def partner_for_api_key(self, key: str) -> Partner | None:
+        """The partner owning API key ``key``."""
+        return next(
+            (p for p in self.partners.values() if secrets.compare_digest(p.api_key, key)), None
+        )
+
+    def issue_token(self, username: str, password: str) -> tuple[str, int] | None:
+        """A bearer token and its lifetime for a correct login, else ``None``."""
+        for partner in self.partners.values():
+            if secrets.compare_digest(partner.username, username) and secrets.compare_digest(
+                partner.password, password
+            ):
+                token = secrets.token_urlsafe(24)
+                expires = self.clock() + timedelta(seconds=self.token_expires_in)
+                self.tokens[token] = (partner.id, expires)
+                return token, self.token_expires_in
+        return None
+
+    def partner_for_token(self, token: str) -> Partner | None:
+        """The partner a still-valid bearer ``token`` was issued to."""
+        entry = self.tokens.get(token)
+        if entry is None or self.clock() >= entry[1]:
+            return None
+        return self.partners[entry[0]]
+
+    # -- requests -----------------------------------------------------------------------------
+
+    def count_request(self, key: str) -> None:
+        """Count one Partner API request under ``"METHOD /route-template"``."""
+        self.request_counts[key] += 1
+        self.request_total += 1
+
+    def reset_counts(self) -> None:
+        """Zero the request counters."""
+        self.request_counts = Counter()
+        self.request_total = 0
+
+    # -- objects ------------------------------------------------------------------------------
+
+    def now(self) -> str:
+        """The sandbox clock as an ISO string."""
+        return iso(self.clock())
+
+    def webhook_url(self, partner_id: str) -> str | None:
+        """Where ``partner_id``'s webhooks go."""
+        partner = self.partners.get(partner_id)
+        return partner.webhook_url if partner else None
+
+    def create_client(
+        self,
+        *,
+        partner_id: str = SANDBOX_PARTNER_ID,
+        name: str | None = None,
+        email: str | None = None,
+        client_id: str | None = None,
+        send_webhook: bool = True,
+    ) -> Json:
+        """Add a client and tell the partner (``client_created``)."""
+        client_id = client_id or new_id("CL")
+        client = new_client(
+            client_id=client_id,
+            partner_id=partner_id,
+            name=name or f"Client {client_id[:6]}",
+            email=email or f"owner+{client_id[:6]}@example.com",
+            now=self.now(),
+        )
+        self.clients[client_id] = client
+        if send_webhook:
+            self.webhooks.send(self.webhook_url(partner_id), "client_created", client)
+        return client
+
+    def create_channel(
+        self,
+        *,
+        client: Json,
+        channel_id: str | None = None,
+        phone_number: str | None = None,
+        availability_status: str = "setting_up",
+        status: str | None = None,
+        now: str | None = None,
+        send_webhook: bool = True,
+    ) -> Json:
+        """Add a channel for ``client`` and tell the partner (``channel_created``)."""
+        channel_id = channel_id or new_id("CH")
+        while channel_id in self.channels:
+            channel_id = new_id("CH")
+        if status is None:
+            status = {"setting_up": "created", "ready": "ready", "error": "error"}.get(
+                availability_status, "created"
+            )
+        channel = new_channel(
+            channel_id=channel_id,
+            client=client,
+            phone_number=phone_number or f"+4915{secrets.randbelow(10**9):09d}",
+            availability_status=availability_status,
+            status=status,
+            now=now or self.now(),
+        )
+        self.channels[channel_id] = channel
+        if send_webhook:
+            self.webhooks.send(self.webhook_url(client["partner_id"]), "channel_created", channel)
+        return channel
+
+    def update_channel(
+        self,
+        channel_id: str,
+        *,
+        availability_status: str | None = None,
+        status: str | None = None,
+        error: str | None = None,
+        send_webhook: bool = True,
+    ) -> Json:
+        """Change a channel now; turning ``ready`` sends ``channel_ready``, ``channel_running``."""
+        channel = self.channels[channel_id]
+        was_ready = channel["availability_status"] == "ready"
+        if availability_status is not None:
+            channel["availability_status"] = availability_status
+            if status is None and availability_status in ("ready", "error"):
+                status = availability_status
+        if status is not None:
+            channel["status"] = status
+        if error is not None or availability_status == "error":
+            channel["setup_info"]["error"] = error or "Setup failed"
+        elif availability_status == "ready":
+            channel["setup_info"]["error"] = None
+            channel["waba_account"]["fb_account_status"] = "approved"
+        channel["modified_at"] = self.now()
+        if send_webhook and channel["availability_status"] == "ready" and not was_ready:
+            url = self.webhook_url(channel["partner_id"])
+            self.webhooks.send(url, "channel_ready", channel)
+            self.webhooks.send(url, "channel_running", channel)
+        return channel
+
+    # -- scheduling ---------------------------------------------------------------------------
+
+    def call_later(self, delay: float, callback: Callable[[], None]) -> None:
+        """Run ``callback`` on the server loop after ``delay`` seconds (cancelled by reset)."""
+        loop = asyncio.get_running_loop()
+        holder: list[asyncio.TimerHandle] = []
+
+        def fire() -> None:
+            self.timers.discard(holder[0])
+            callback()
+
+        holder.append(loop.call_later(max(delay, 0.0), fire))
+        self.timers.add(holder[0])
+
+    def start_task(self, coro: Any, name: str) -> None:
+        """Run ``coro`` as a background task owned by the sandbox (cancelled by reset)."""
+        task = asyncio.get_running_loop().create_task(coro, name=name)
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+    def cancel_scheduled(self) -> None:
+        """Cancel every timer and background task."""
+        for handle in self.timers:
+            handle.cancel()
+        self.timers.clear()
+        for task in list(self.tasks):
+            task.cancel()
+
+    def reset(self) -> None:
+        """Back to the seeded partners: no clients, channels, faults, counts or webhook URLs."""
+        self.cancel_scheduled()
+        self.partners = _seed_partners()
+        self.clients.clear()
+        self.channels.clear()
+        self.tokens.clear()
+        self.api_key_counts = Counter()
+        self.reset_counts()
+        self.faults.clear()
+        self.token_expires_in, self.max_limit = self._initial_limits
+        self.webhooks.reset()

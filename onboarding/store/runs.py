@@ -1,0 +1,257 @@
+"""Onboarding runs and their follow-up steps: start-or-get (race-safe), update, query.
+
+The database, not this code, guarantees one active run per channel (a partial unique index);
+:func:`start_or_get_run` turns losing that race into "the run someone else just started".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col, select
+
+from onboarding.store.models import (
+    ACTIVE_STATES,
+    TERMINAL_STATES,
+    OnboardingRun,
+    OnboardingStep,
+    RunState,
+)
+from onboarding.store.types import utcnow
+
+__all__ = [
+    "find_runs",
+    "get_active_run",
+    "get_run",
+    "mark_run_waiting",
+    "note_attempt",
+    "record_step",
+    "runs_past_deadline",
+    "set_flow_run_id",
+    "settle_run",
+    "start_or_get_run",
+    "step_done",
+    "update_run",
+]
+
+_UPDATABLE = frozenset(OnboardingRun.model_fields) - {"id", "channel_id", "started_at"}
+
+
+def get_run(session: Session, *, run_id: int) -> OnboardingRun | None:
+    """The run with id ``run_id``, or ``None``."""
+    return session.get(OnboardingRun, run_id)
+
+
+def _require_run(session: Session, run_id: int) -> OnboardingRun:
+    run = session.get(OnboardingRun, run_id)
+    if run is None:
+        raise LookupError(f"no onboarding run with id {run_id}")
+    return run
+
+
+def get_active_run(session: Session, *, channel_id: str) -> OnboardingRun | None:
+    """The channel's pending/waiting/ready run, or ``None``."""
+    statement = select(OnboardingRun).where(
+        OnboardingRun.channel_id == channel_id, col(OnboardingRun.state).in_(ACTIVE_STATES)
+    )
+    return session.exec(statement).first()
+
+
+def start_or_get_run(
+    session: Session,
+    *,
+    partner_id: str,
+    channel_id: str,
+    client_id: str,
+    trigger: str,
+    deadline_seconds: float,
+    flow_run_id: str | None = None,
+    client_name: str | None = None,
+    phone_number: str | None = None,
+    now: datetime | None = None,
+) -> tuple[OnboardingRun, bool]:
+    """The channel's active run, starting a new ``pending`` one if there is none.
+
+    Returns ``(run, created)``. Safe against concurrent callers: the insert runs in a SAVEPOINT,
+    and a unique-index violation means another writer won, whose run is returned instead.
+    """
+    existing = get_active_run(session, channel_id=channel_id)
+    if existing is not None:
+        return existing, False
+    now = now or utcnow()
+    run = OnboardingRun(
+        partner_id=partner_id,
+        client_id=client_id,
+        channel_id=channel_id,
+        client_name=client_name,
+        phone_number=phone_number,
+        trigger=trigger,
+        flow_run_id=flow_run_id,
+        state=RunState.PENDING,
+        started_at=now,
+        updated_at=now,
+        deadline_at=now + timedelta(seconds=deadline_seconds),
+    )
+    try:
+        with session.begin_nested():
+            session.add(run)
+    except IntegrityError:
+        winner = get_active_run(session, channel_id=channel_id)
+        if winner is None:  # the violation was about something else
+            raise
+        return winner, False
+    return run, True
+
+
+def update_run(session: Session, *, run_id: int, **fields: Any) -> OnboardingRun:
+    """Set ``fields`` on the run (and ``updated_at``); unknown field names raise ``TypeError``."""
+    unknown = set(fields) - _UPDATABLE
+    if unknown:
+        raise TypeError(f"cannot update onboarding_run field(s): {', '.join(sorted(unknown))}")
+    run = _require_run(session, run_id)
+    for name, value in fields.items():
+        setattr(run, name, value)
+    run.updated_at = utcnow()
+    session.add(run)
+    session.flush()
+    return run
+
+
+def set_flow_run_id(session: Session, *, run_id: int, flow_run_id: str) -> OnboardingRun:
+    """Link the run to the Prefect flow run that drives it."""
+    return update_run(session, run_id=run_id, flow_run_id=flow_run_id)
+
+
+def note_attempt(session: Session, *, run_id: int) -> OnboardingRun:
+    """Count one more attempt (a retry or a resumed flow run) at the run."""
+    run = _require_run(session, run_id)
+    return update_run(session, run_id=run_id, attempts=run.attempts + 1)
+
+
+def mark_run_waiting(
+    session: Session,
+    *,
+    run_id: int,
+    availability_status: str | None = None,
+    channel_status: str | None = None,
+    stage: str | None = "waiting",
+) -> OnboardingRun:
+    """The run now waits for the channel (state ``waiting``) and saw these statuses."""
+    fields: dict[str, Any] = {"state": RunState.WAITING, "stage": stage}
+    if availability_status is not None:
+        fields["availability_status"] = availability_status
+    if channel_status is not None:
+        fields["channel_status"] = channel_status
+    return update_run(session, run_id=run_id, **fields)
+
+
+def settle_run(
+    session: Session,
+    *,
+    run_id: int,
+    state: str,
+    availability_status: str | None,
+    failure_reason: str | None = None,
+    channel_status: str | None = None,
+    stage: str | None = None,
+    now: datetime | None = None,
+) -> OnboardingRun:
+    """Move the run to ``state``: ``ready`` stamps ``settled_at``; a final state ``finished_at``.
+
+    The first settle wins the ``settled_at`` stamp, so re-running a step does not rewrite it.
+    """
+    now = now or utcnow()
+    run = _require_run(session, run_id)
+    fields: dict[str, Any] = {"state": state, "availability_status": availability_status}
+    if failure_reason is not None:
+        fields["failure_reason"] = failure_reason
+    if channel_status is not None:
+        fields["channel_status"] = channel_status
+    if stage is not None:
+        fields["stage"] = stage
+    if state in (RunState.READY, *TERMINAL_STATES) and run.settled_at is None:
+        fields["settled_at"] = now
+    if state in TERMINAL_STATES and run.finished_at is None:
+        fields["finished_at"] = now
+    return update_run(session, run_id=run_id, **fields)
+
+
+def find_runs(
+    session: Session,
+    *,
+    state: str | Collection[str] | None = None,
+    client_id: str | None = None,
+    channel_id: str | None = None,
+    partner_id: str | None = None,
+    limit: int = 100,
+) -> list[OnboardingRun]:
+    """Runs matching every given filter, newest first."""
+    statement = select(OnboardingRun)
+    if isinstance(state, str):
+        statement = statement.where(OnboardingRun.state == state)
+    elif state is not None:
+        statement = statement.where(col(OnboardingRun.state).in_(list(state)))
+    if client_id is not None:
+        statement = statement.where(OnboardingRun.client_id == client_id)
+    if channel_id is not None:
+        statement = statement.where(OnboardingRun.channel_id == channel_id)
+    if partner_id is not None:
+        statement = statement.where(OnboardingRun.partner_id == partner_id)
+    statement = statement.order_by(
+        col(OnboardingRun.started_at).desc(), col(OnboardingRun.id).desc()
+    ).limit(limit)
+    return list(session.exec(statement))
+
+
+def runs_past_deadline(session: Session, *, now: datetime) -> list[OnboardingRun]:
+    """Active runs whose deadline is before ``now``, oldest deadline first."""
+    statement = (
+        select(OnboardingRun)
+        .where(col(OnboardingRun.state).in_(ACTIVE_STATES), OnboardingRun.deadline_at < now)
+        .order_by(col(OnboardingRun.deadline_at))
+    )
+    return list(session.exec(statement))
+
+
+def step_done(session: Session, *, run_id: int, step: str) -> OnboardingStep | None:
+    """The recorded step if it was done (or skipped) in this run, else ``None``."""
+    statement = select(OnboardingStep).where(
+        OnboardingStep.run_id == run_id,
+        OnboardingStep.step == step,
+        OnboardingStep.outcome != "failed",
+    )
+    return session.exec(statement).first()
+
+
+def record_step(
+    session: Session,
+    *,
+    run_id: int,
+    step: str,
+    outcome: str = "done",
+    detail: dict[str, Any] | None = None,
+) -> OnboardingStep:
+    """Record ``step`` of the run with ``outcome``; recording it again overwrites the record."""
+    lookup = select(OnboardingStep).where(
+        OnboardingStep.run_id == run_id, OnboardingStep.step == step
+    )
+    existing = session.exec(lookup).first()
+    if existing is None:
+        row = OnboardingStep(run_id=run_id, step=step, outcome=outcome, detail=detail)
+        try:
+            with session.begin_nested():
+                session.add(row)
+            return row
+        except IntegrityError:
+            existing = session.exec(lookup).first()
+            if existing is None:  # not a concurrent duplicate: e.g. no such run
+                raise
+    existing.outcome = outcome
+    existing.detail = detail
+    existing.done_at = utcnow()
+    session.add(existing)
+    session.flush()
+    return existing

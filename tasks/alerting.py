@@ -1,0 +1,137 @@
+"""Tasks and flow hooks that raise and resolve alerts (policy and delivery live in the core)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from prefect import task
+from prefect.cache_policies import NO_CACHE
+from prefect.events import emit_event
+
+from onboarding.alerts import AlertContext, AlertKind, AlertOutcome, AlertService
+from onboarding.hub import AuthError, Channel, HubUnavailable, RateLimited
+from onboarding.settings import ConfigError, load_hub_settings
+from onboarding.store import RunState, find_runs, session_scope, update_run
+from tasks.history import Claim
+from tasks.resources import history_engine, settings
+
+__all__ = [
+    "alert_kind_for",
+    "alert_on_flow_failure",
+    "alert_service",
+    "raise_alert",
+    "resolve_channel_alerts",
+]
+
+
+def _emit(name: str, payload: dict[str, Any]) -> None:
+    """Publish an alert as a Prefect event, for automations to route."""
+    emit_event(
+        event=name,
+        resource={
+            "prefect.resource.id": f"onboarding.alert.{payload.get('dedup_key', 'unknown')}",
+            "prefect.resource.name": str(payload.get("kind", "alert")),
+        },
+        payload=payload,
+    )
+
+
+def alert_service() -> AlertService:
+    """The alert service configured from the environment, emitting Prefect events."""
+    return AlertService.from_settings(settings(), history_engine(), emit=_emit)
+
+
+def _run_url() -> str | None:
+    from prefect.runtime import flow_run
+
+    return flow_run.ui_url or None
+
+
+def _context(claim: Claim, channel: Channel | None, detail: str) -> AlertContext:
+    return AlertContext(
+        client_name=channel.client_name if channel else None,
+        phone_number=channel.phone_number if channel else None,
+        channel_id=claim.channel_id,
+        since=claim.started_at,
+        run_url=_run_url(),
+        detail=detail,
+    )
+
+
+@task(name="raise-alert", cache_policy=NO_CACHE)
+async def raise_alert(
+    claim: Claim, channel: Channel | None, *, kind: AlertKind, detail: str
+) -> AlertOutcome:
+    """Raise (or repeat, or stay quiet about) an alert for this onboarding."""
+    return alert_service().raise_alert(
+        kind=kind,
+        partner_id=claim.partner_id,
+        channel_id=claim.channel_id,
+        run_id=claim.run_id,
+        context=_context(claim, channel, detail),
+    )
+
+
+@task(name="resolve-alerts", cache_policy=NO_CACHE)
+async def resolve_channel_alerts(claim: Claim) -> list[AlertKind]:
+    """The channel is ready: close its open alerts with a resolve notice."""
+    return alert_service().resolve_channel(partner_id=claim.partner_id, channel_id=claim.channel_id)
+
+
+def alert_kind_for(error: BaseException | None) -> AlertKind:
+    """Which alert an unexpected failure deserves: credentials, an API outage, or a crash."""
+    if isinstance(error, AuthError | ConfigError):
+        return AlertKind.AUTH_FAILED
+    if isinstance(error, HubUnavailable | RateLimited):
+        return AlertKind.HUB_UNAVAILABLE
+    return AlertKind.FLOW_CRASHED
+
+
+def alert_on_flow_failure(flow: Any, flow_run: Any, state: Any) -> None:
+    """Flow hook: a run that failed or crashed outside the procedure's own outcomes alerts once.
+
+    Failures the flow handled itself (channel error, deadline, unknown status) have already
+    closed their history run and raised their alert, so they are left alone here.
+    """
+    channel_id = (flow_run.parameters or {}).get("channel_id")
+    reason = state.message or "flow run failed"
+    run_id = None
+    with session_scope(history_engine()) as session:
+        owned = [
+            run
+            for run in find_runs(session, channel_id=channel_id, limit=20)
+            if run.flow_run_id == str(flow_run.id)
+        ]
+        if owned and not owned[0].is_active:
+            return  # the flow settled this run and raised its own alert
+        if owned:
+            run_id = owned[0].id
+            update_run(
+                session,
+                run_id=run_id,
+                state=RunState.FAILED,
+                failure_reason=reason,
+                finished_at=datetime.now(UTC),
+                stage="failed",
+            )
+    partner = _partner_or_none()
+    if partner is None:
+        return  # no partner configured: the CLI already said what is missing
+    error = state.data if isinstance(state.data, BaseException) else None
+    alert_service().raise_alert(
+        kind=alert_kind_for(error),
+        partner_id=partner,
+        channel_id=channel_id,
+        run_id=run_id,
+        context=AlertContext(
+            channel_id=channel_id, since=datetime.now(UTC), run_url=_run_url(), detail=reason
+        ),
+    )
+
+
+def _partner_or_none() -> str | None:
+    try:
+        return load_hub_settings().partner_id
+    except ConfigError:
+        return None

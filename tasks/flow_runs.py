@@ -1,0 +1,144 @@
+"""Waiting without holding a process: park onboarding runs as far-future ``Scheduled`` runs.
+
+Measured (../shared/reference/prefect-notes.md, "Measured at scale"): every flow-run start costs
+~2.3 CPU-s, and Paused/Suspended runs cost the server CPU while they wait, but runs ``Scheduled``
+in the future cost nothing. So a waiting onboarding is a flow run in a ``Scheduled`` state named
+``AwaitingChannel`` whose time is the set-up deadline:
+
+* a run created by a webhook or the watcher is *born* parked (``create_waiting_run``), so it starts
+  a process only once, when its channel settles;
+* a run that finds its channel still ``setting_up`` parks itself (``park_current_run``): it sets
+  its own state and leaves through Prefect's ``Pause`` control flow, which ends the process without
+  marking the run finished or crashed;
+* the watcher (or a status webhook) wakes a parked run with ``wake_runs`` (``Scheduled`` now), and
+  the serving process picks it up on its next poll. If nobody wakes it, it wakes by itself at the
+  deadline and fails as timed out.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from typing import Any
+from uuid import UUID
+
+from prefect import get_client
+from prefect.client.schemas.objects import FlowRun
+from prefect.exceptions import ObjectNotFound, Pause
+from prefect.states import Scheduled
+
+__all__ = [
+    "AWAITING_CHANNEL",
+    "create_waiting_run",
+    "current_flow_run",
+    "is_parked",
+    "label_current_run",
+    "owner_state",
+    "park_current_run",
+    "wake_runs",
+]
+
+AWAITING_CHANNEL = "AwaitingChannel"
+
+
+def awaiting_state(until: datetime, message: str) -> Any:
+    """A ``Scheduled`` state, shown as ``AwaitingChannel`` in the UI, due at ``until``."""
+    return Scheduled(scheduled_time=until, name=AWAITING_CHANNEL, message=message)
+
+
+def is_parked(flow_run: FlowRun) -> bool:
+    """True when ``flow_run`` waits for its channel (parked, holding no process)."""
+    state = flow_run.state
+    return bool(state and state.is_scheduled() and state.name == AWAITING_CHANNEL)
+
+
+def current_flow_run() -> tuple[UUID | None, bool]:
+    """The running flow run's id, and whether it came from a deployment."""
+    from prefect.runtime import deployment, flow_run
+
+    run_id = flow_run.id
+    return (UUID(run_id) if run_id else None), bool(deployment.id)
+
+
+async def label_current_run(*, name: str, tags: Iterable[str]) -> None:
+    """Give the running flow run its final name and tags (once the client id is known)."""
+    run_id, _ = current_flow_run()
+    if run_id is None:
+        return
+    async with get_client() as client:
+        flow_run = await client.read_flow_run(run_id)
+        merged = sorted(set(flow_run.tags) | set(tags))
+        if flow_run.name != name or merged != sorted(flow_run.tags):
+            await client.update_flow_run(run_id, name=name, tags=merged)
+
+
+async def owner_state(flow_run_id: str) -> str:
+    """``"gone"`` (final or deleted), ``"waiting"`` (scheduled/paused) or ``"running"``."""
+    async with get_client() as client:
+        try:
+            flow_run = await client.read_flow_run(UUID(flow_run_id))
+        except (ObjectNotFound, ValueError):
+            return "gone"
+    state = flow_run.state
+    if state is None or state.is_final():
+        return "gone"
+    if state.is_scheduled() or state.is_paused():
+        return "waiting"
+    return "running"
+
+
+async def park_current_run(flow_run_id: UUID, *, until: datetime, message: str) -> None:
+    """Park the running flow run until ``until`` (or an earlier wake) and end this process."""
+    async with get_client() as client:
+        result = await client.set_flow_run_state(
+            flow_run_id, awaiting_state(until, message), force=True
+        )
+    raise Pause(state=result.state)
+
+
+async def create_waiting_run(
+    *,
+    deployment_id: UUID,
+    parameters: dict[str, Any],
+    name: str,
+    tags: Iterable[str],
+    until: datetime,
+    idempotency_key: str,
+    message: str = "waiting for the channel to leave setting_up",
+    wake_now: bool = False,
+) -> FlowRun:
+    """Create an onboarding run already parked (or due now), de-duplicated by its key."""
+    state = Scheduled(scheduled_time=datetime.now(UTC)) if wake_now else None
+    async with get_client() as client:
+        return await client.create_flow_run_from_deployment(
+            deployment_id,
+            parameters=parameters,
+            name=name,
+            tags=list(tags),
+            idempotency_key=idempotency_key,
+            state=state or awaiting_state(until, message),
+        )
+
+
+async def wake_runs(flow_run_ids: Iterable[UUID | str], *, concurrency: int = 8) -> list[str]:
+    """Make parked runs due now; returns the ids that were parked and are now woken."""
+    woken: list[str] = []
+    gate = asyncio.Semaphore(concurrency)
+
+    async def wake(client: Any, flow_run_id: UUID | str) -> None:
+        async with gate:
+            try:
+                flow_run = await client.read_flow_run(flow_run_id)
+            except ObjectNotFound:
+                return
+            if not is_parked(flow_run):
+                return
+            await client.set_flow_run_state(
+                flow_run_id, Scheduled(scheduled_time=datetime.now(UTC)), force=True
+            )
+            woken.append(str(flow_run_id))
+
+    async with get_client() as client:
+        await asyncio.gather(*(wake(client, run_id) for run_id in flow_run_ids))
+    return woken

@@ -1,0 +1,191 @@
+"""Tasks that read and write the onboarding history (the store does the SQL)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+
+from prefect import task
+from prefect.cache_policies import NO_CACHE
+from pydantic import BaseModel
+
+from onboarding.hub import Channel
+from onboarding.procedure import Verdict, classify
+from onboarding.store import (
+    OnboardingRun,
+    RunState,
+    channel_timeline,
+    find_runs,
+    get_active_run,
+    get_run,
+    record_observation,
+    session_scope,
+    start_or_get_run,
+    update_run,
+)
+from tasks.flow_runs import owner_state
+from tasks.resources import history_engine, partner_id, settings
+
+__all__ = [
+    "Claim",
+    "ClaimKind",
+    "claim_channel",
+    "finish_run",
+    "load_timeline",
+    "record_status",
+]
+
+
+class ClaimKind(StrEnum):
+    """Whether this flow run may onboard the channel."""
+
+    OWN = "own"  # this flow run owns the channel's active history run
+    ALREADY_DONE = "already_done"  # the channel was onboarded before: nothing to do
+    OWNED_ELSEWHERE = "owned_elsewhere"  # another live flow run is onboarding it
+
+
+class Claim(BaseModel):
+    """The outcome of claiming a channel, with the history run it refers to."""
+
+    kind: ClaimKind
+    run_id: int
+    channel_id: str
+    client_id: str | None
+    partner_id: str
+    owner_flow_run_id: str | None
+    started_at: datetime
+    deadline_at: datetime
+    attempts: int
+
+    @classmethod
+    def of(cls, kind: ClaimKind, run: OnboardingRun) -> Claim:
+        """A claim describing ``run``."""
+        assert run.id is not None
+        return cls(
+            kind=kind,
+            run_id=run.id,
+            channel_id=run.channel_id,
+            client_id=run.client_id,
+            partner_id=run.partner_id,
+            owner_flow_run_id=run.flow_run_id,
+            started_at=run.started_at,
+            deadline_at=run.deadline_at,
+            attempts=run.attempts,
+        )
+
+    def past_deadline(self, now: datetime | None = None) -> bool:
+        """True once the set-up deadline (counted from the first start) has passed."""
+        return (now or datetime.now(UTC)) >= self.deadline_at
+
+
+async def _owner_alive(run: OnboardingRun) -> bool:
+    """Whether the flow run that owns ``run`` can still finish it.
+
+    A parked owner is alive. A running one is alive while it keeps touching the history run:
+    a process killed mid-wait leaves its flow run ``Running`` forever, so after
+    ``ONBOARDING_OWNER_LEASE`` seconds without progress another run may take over.
+    """
+    if not run.flow_run_id:
+        return False
+    state = await owner_state(run.flow_run_id)
+    if state != "running":
+        return state == "waiting"
+    lease = timedelta(seconds=settings().owner_lease)
+    return datetime.now(UTC) - run.updated_at <= lease
+
+
+@task(name="claim-channel", cache_policy=NO_CACHE)
+async def claim_channel(
+    *, channel_id: str, client_id: str, trigger: str, flow_run_id: str | None
+) -> Claim:
+    """Start or resume the channel's onboarding in the history; at most one owner at a time.
+
+    A channel onboarded before needs nothing more. An active run owned by another flow run is
+    left to it while that flow run can still finish; otherwise this flow run takes it over and
+    carries on from the steps already recorded.
+    """
+    config = settings()
+    with session_scope(history_engine()) as session:
+        if get_active_run(session, channel_id=channel_id) is None:
+            done = find_runs(session, channel_id=channel_id, state=RunState.COMPLETED, limit=1)
+            if done:
+                return Claim.of(ClaimKind.ALREADY_DONE, done[0])
+        run, created = start_or_get_run(
+            session,
+            partner_id=partner_id(),
+            channel_id=channel_id,
+            client_id=client_id,
+            trigger=trigger,
+            deadline_seconds=config.setup_deadline,
+            flow_run_id=flow_run_id,
+        )
+        if created or run.flow_run_id in (None, flow_run_id):
+            if run.flow_run_id is None and flow_run_id is not None:
+                run = update_run(session, run_id=run.id, flow_run_id=flow_run_id)
+            return Claim.of(ClaimKind.OWN, run)
+    if await _owner_alive(run):
+        return Claim.of(ClaimKind.OWNED_ELSEWHERE, run)
+    with session_scope(history_engine()) as session:
+        run = update_run(session, run_id=run.id, flow_run_id=flow_run_id, attempts=run.attempts + 1)
+        return Claim.of(ClaimKind.OWN, run)
+
+
+@task(name="record-status", cache_policy=NO_CACHE)
+async def record_status(claim: Claim, channel: Channel, *, source: str = "poll") -> Verdict:
+    """Record the channel as seen now (a row only per transition); return the verdict."""
+    verdict = classify(channel.availability_status)
+    state = {Verdict.WAIT: RunState.WAITING, Verdict.READY: RunState.READY}.get(verdict)
+    with session_scope(history_engine()) as session:
+        record_observation(
+            session,
+            channel_id=channel.id,
+            availability_status=channel.availability_status,
+            status=channel.status,
+            source=source,
+            run_id=claim.run_id,
+        )
+        changes: dict[str, object] = {
+            "availability_status": channel.availability_status,
+            "channel_status": channel.status,
+            "client_name": channel.client_name,
+            "phone_number": channel.phone_number,
+        }
+        if state is not None:
+            changes["state"] = state
+            changes["stage"] = f"channel {channel.availability_status}"
+        if verdict is Verdict.READY:
+            changes["settled_at"] = datetime.now(UTC)
+        update_run(session, run_id=claim.run_id, **changes)
+    return verdict
+
+
+@task(name="finish-run", cache_policy=NO_CACHE)
+async def finish_run(claim: Claim, *, state: RunState, reason: str | None = None) -> None:
+    """Close the history run as completed, failed or timed out."""
+    now = datetime.now(UTC)
+    with session_scope(history_engine()) as session:
+        run = get_run(session, run_id=claim.run_id)
+        update_run(
+            session,
+            run_id=claim.run_id,
+            state=state,
+            failure_reason=reason,
+            finished_at=now,
+            settled_at=run.settled_at or now,
+            stage=str(state),
+        )
+
+
+def load_timeline(channel_id: str) -> list[tuple[datetime, str | None, str | None]]:
+    """The channel's observed transitions, oldest first: (when, availability_status, status)."""
+    with session_scope(history_engine()) as session:
+        return [
+            (obs.observed_at, obs.availability_status, obs.status)
+            for obs in channel_timeline(session, channel_id=channel_id)
+        ]
+
+
+def latest_runs(channel_id: str) -> list[OnboardingRun]:
+    """The channel's runs, newest first (for reports and the CLI)."""
+    with session_scope(history_engine()) as session:
+        return list(find_runs(session, channel_id=channel_id))

@@ -1,0 +1,60 @@
+"""What the tasks share: settings, the history engine, Partner API clients and the alert service.
+
+Settings are read afresh on each call (cheap, and tests change the environment between runs);
+engines are cached per database URL because each owns a connection pool.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Any
+
+from sqlalchemy.engine import Engine
+
+from onboarding.hub import HubClient
+from onboarding.settings import HubSettings, Settings, load_hub_settings, load_settings
+from onboarding.store import make_engine
+
+__all__ = [
+    "engine_for",
+    "history_engine",
+    "hub_client",
+    "hub_settings",
+    "partner_id",
+    "settings",
+]
+
+
+def settings() -> Settings:
+    """The orchestrator's settings (``ONBOARDING_*``)."""
+    return load_settings()
+
+
+def hub_settings() -> HubSettings:
+    """The Partner API settings (``D360_*``), credentials required."""
+    hub = load_hub_settings()
+    hub.require_credentials()
+    return hub
+
+
+def partner_id() -> str:
+    """The configured partner id."""
+    value = hub_settings().partner_id
+    assert value is not None  # require_credentials checked it
+    return value
+
+
+@lru_cache(maxsize=8)
+def engine_for(url: str) -> Engine:
+    """One engine (and connection pool) per database URL in this process."""
+    return make_engine(url)
+
+
+def history_engine() -> Engine:
+    """The engine of the configured history database."""
+    return engine_for(settings().database_url)
+
+
+def hub_client(**overrides: Any) -> HubClient:
+    """A Partner API client for one task's work; use it as ``async with hub_client() as hub``."""
+    return HubClient.from_settings(hub_settings(), **overrides)

@@ -1,0 +1,1 @@
+"""Tests of alert policy, delivery and the completion callback."""

@@ -1,0 +1,146 @@
+"""The onboarding flow, in-process, against the sandbox, a real Prefect API and real databases."""
+
+from __future__ import annotations
+
+import json
+
+from pydantic import SecretStr
+
+from flows.onboard import onboard_channel
+from onboarding.callback import verify
+from onboarding.store import find_runs, make_engine, session_scope
+from tests.fixtures.partner import CALLBACK_SECRET
+
+
+def _runs(db_url: str, channel_id: str):
+    with session_scope(make_engine(db_url)) as session:
+        return find_runs(session, channel_id=channel_id)
+
+
+async def test_ready_at_once_completes_and_notifies_partner(
+    onboarding_env, sandbox, db_url, callback_receiver
+):
+    """A channel already ready completes, and the partner gets one signed callback with a key."""
+    channel = sandbox.create_channel(availability_status="ready", status="ready")
+    state = await onboard_channel(
+        channel_id=channel["id"], client_id=channel["client_id"], return_state=True
+    )
+    assert state.is_completed(), state.message
+    [run] = _runs(db_url, channel["id"])
+    assert run.state == "completed"
+    [(body, headers)] = callback_receiver.calls
+    assert verify(body, headers["x-onboarding-signature"], SecretStr(CALLBACK_SECRET))
+    payload = json.loads(body)
+    assert payload["channel_id"] == channel["id"]
+    assert payload["api_key"]
+    assert sandbox.api_key_count(channel["id"]) == 1
+
+
+async def test_setting_up_then_ready_waits_then_completes(onboarding_env, sandbox, db_url):
+    """A channel that becomes ready after a delay is waited for and then completed."""
+    channel = sandbox.create_channel(settle_after=1.0, settle_to="ready")
+    state = await onboard_channel(
+        channel_id=channel["id"], client_id=channel["client_id"], return_state=True
+    )
+    assert state.is_completed(), state.message
+    [run] = _runs(db_url, channel["id"])
+    assert run.state == "completed"
+
+
+async def test_error_alerts_once_and_fails(onboarding_env, sandbox, db_url, alert_sink):
+    """A channel that turns error fails the run with the reason and delivers one alert."""
+    channel = sandbox.create_channel(
+        settle_after=0.5, settle_to="error", phone_number="+4915112345678"
+    )
+    state = await onboard_channel(
+        channel_id=channel["id"], client_id=channel["client_id"], return_state=True
+    )
+    assert state.is_failed()
+    assert "error" in state.message
+    [run] = _runs(db_url, channel["id"])
+    assert run.state == "failed"
+    assert "error" in (run.failure_reason or "")
+    [alert] = alert_sink.received
+    text = json.dumps(alert)
+    assert channel["id"] in text
+    assert "5678" in text
+    assert "4915112345678" not in text
+
+
+async def test_deadline_exceeded_times_out(onboarding_env, sandbox, db_url, monkeypatch):
+    """A channel still setting_up at the deadline ends timed_out with a deadline alert."""
+    monkeypatch.setenv("ONBOARDING_SETUP_DEADLINE", "0.6")
+    channel = sandbox.create_channel()
+    state = await onboard_channel(
+        channel_id=channel["id"], client_id=channel["client_id"], return_state=True
+    )
+    assert state.is_failed()
+    [run] = _runs(db_url, channel["id"])
+    assert run.state == "timed_out"
+    assert "deadline" in run.failure_reason
+
+
+async def test_unknown_status_is_recorded_and_fails(onboarding_env, sandbox, db_url, alert_sink):
+    """An undocumented availability_status is kept in the history, alerted on, and fails the run."""
+    channel = sandbox.create_channel(availability_status="migrating")
+    state = await onboard_channel(
+        channel_id=channel["id"], client_id=channel["client_id"], return_state=True
+    )
+    assert state.is_failed()
+    [run] = _runs(db_url, channel["id"])
+    assert run.availability_status == "migrating"
+    assert "migrating" in run.failure_reason
+    assert len(alert_sink.received) == 1
+
+
+async def test_transient_faults_while_waiting_are_retried(
+    onboarding_env, sandbox, db_url, monkeypatch
+):
+    """5xx and 429 bursts during the wait are retried and the onboarding still completes."""
+    monkeypatch.setenv("ONBOARDING_RETRY_DELAY", "0.05")
+    channel = sandbox.create_channel(settle_after=1.0, settle_to="ready")
+    sandbox.add_fault("status", count=2, http_status=503, path_contains="/channels")
+    sandbox.add_fault(
+        "status", count=2, http_status=429, retry_after=0.2, path_contains="/channels"
+    )
+    state = await onboard_channel(
+        channel_id=channel["id"], client_id=channel["client_id"], return_state=True
+    )
+    assert state.is_completed(), state.message
+
+
+async def test_bad_credentials_alert_once_without_retry_storm(
+    onboarding_env, sandbox, db_url, alert_sink, monkeypatch
+):
+    """A 401 fails the run with one auth_failed alert and is not retried."""
+    monkeypatch.setenv("D360_API_KEY", "wrong-key")
+    channel = sandbox.create_channel()
+    sandbox.reset_request_counts()
+    state = await onboard_channel(
+        channel_id=channel["id"], client_id=channel["client_id"], return_state=True
+    )
+    assert state.is_failed()
+    assert sandbox.request_counts()["total"] == 1
+    [alert] = alert_sink.received
+    assert "auth" in json.dumps(alert).lower()
+
+
+async def test_second_run_does_not_create_second_key(onboarding_env, sandbox, db_url):
+    """Onboarding a channel twice creates its Messaging API key once."""
+    channel = sandbox.create_channel(availability_status="ready", status="ready")
+    for _ in range(2):
+        state = await onboard_channel(
+            channel_id=channel["id"], client_id=channel["client_id"], return_state=True
+        )
+        assert state.is_completed()
+    assert sandbox.api_key_count(channel["id"]) == 1
+    assert len(_runs(db_url, channel["id"])) == 1
+
+
+async def test_client_id_is_looked_up_when_missing(onboarding_env, sandbox, db_url):
+    """Without a client id the flow reads it from the channel and records it."""
+    channel = sandbox.create_channel(availability_status="ready", status="ready")
+    state = await onboard_channel(channel_id=channel["id"], return_state=True)
+    assert state.is_completed()
+    [run] = _runs(db_url, channel["id"])
+    assert run.client_id == channel["client_id"]

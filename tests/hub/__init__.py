@@ -1,0 +1,1 @@
+"""Tests of the Partner API client (onboarding.hub)."""

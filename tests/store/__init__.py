@@ -1,0 +1,1 @@
+"""Tests of the history database (onboarding.store), on SQLite and PostgreSQL."""

@@ -1,0 +1,100 @@
+"""The inbox: every webhook stored once, malformed ones kept and flagged, secrets dropped."""
+
+from __future__ import annotations
+
+from sqlalchemy import Engine
+from sqlmodel import Session, func, select
+
+from onboarding.store import (
+    EventOutcome,
+    InboundEvent,
+    body_dedup_key,
+    mark_event,
+    session_scope,
+    store_inbound_event,
+    unhandled_events,
+)
+from tests.store.racing import race
+
+BODY = '{"event": "channel_created", "data": {"id": "ch-1", "client_id": "cl-1"}}'
+
+
+def _count(session: Session) -> int:
+    return session.exec(select(func.count()).select_from(InboundEvent)).one()
+
+
+def test_same_event_stored_twice_is_one_row(session: Session) -> None:
+    """Storing one delivery twice keeps one row and says the second time was a duplicate."""
+    first, stored_first = store_inbound_event(
+        session, dedup_key="evt-1", body=BODY, headers={}, event_type="channel_created"
+    )
+    second, stored_second = store_inbound_event(session, dedup_key="evt-1", body=BODY, headers={})
+    session.commit()
+    assert (stored_first, stored_second) == (True, False)
+    assert second.id == first.id
+    assert _count(session) == 1
+
+
+def test_malformed_event_is_stored_and_flagged(session: Session) -> None:
+    """A body that is not even UTF-8 JSON is kept, rejected, with its error, not dropped."""
+    raw = b'{"event": \xff broken'
+    event, stored = store_inbound_event(
+        session,
+        dedup_key=body_dedup_key(raw),
+        body=raw,
+        headers={"Content-Type": "application/json"},
+        outcome=EventOutcome.REJECTED,
+        error="body is not valid JSON",
+    )
+    session.commit()
+    session.expire_all()
+    kept = session.get(InboundEvent, event.id)
+    assert stored
+    assert kept is not None
+    assert (kept.outcome, kept.error) == ("rejected", "body is not valid JSON")
+    assert kept.body == '{"event": \\xff broken'
+    assert kept.event_type is None
+    assert unhandled_events(session) == []
+
+
+def test_secret_headers_are_not_stored(session: Session) -> None:
+    """Authorization, API-key and token headers never reach the database."""
+    headers = {
+        "Authorization": "Bearer abc",
+        "X-API-Key": "k",
+        "X-Webhook-Token": "t",
+        "Cookie": "s=1",
+        "Content-Type": "application/json",
+        "User-Agent": "360dialog",
+    }
+    event, _ = store_inbound_event(session, dedup_key="evt-h", body=BODY, headers=headers)
+    session.commit()
+    session.expire_all()
+    stored = session.get(InboundEvent, event.id)
+    assert stored is not None
+    assert stored.headers == {"content-type": "application/json", "user-agent": "360dialog"}
+
+
+def test_concurrent_stores_of_one_event_make_one_row(engine: Engine) -> None:
+    """Two receivers storing the same delivery at once end with one row, one of them first."""
+
+    def store() -> bool:
+        with session_scope(engine) as session:
+            return store_inbound_event(session, dedup_key="evt-race", body=BODY, headers={})[1]
+
+    assert sorted(race(store)) == [False, True]
+    with session_scope(engine) as session:
+        assert _count(session) == 1
+
+
+def test_handled_events_leave_the_unhandled_list(session: Session) -> None:
+    """Accepted events are unhandled until marked; failed ones come back only when asked."""
+    a, _ = store_inbound_event(session, dedup_key="a", body=BODY, headers={})
+    b, _ = store_inbound_event(session, dedup_key="b", body=BODY, headers={})
+    assert [e.dedup_key for e in unhandled_events(session)] == ["a", "b"]
+    done = mark_event(session, event_id=a.id, outcome=EventOutcome.HANDLED)  # type: ignore[arg-type]
+    mark_event(session, event_id=b.id, outcome=EventOutcome.FAILED, error="boom")  # type: ignore[arg-type]
+    assert done.handled_at is not None
+    assert done.attempts == 1
+    assert unhandled_events(session) == []
+    assert [e.dedup_key for e in unhandled_events(session, include_failed=True)] == ["b"]

@@ -1,0 +1,214 @@
+"""Onboarding runs: one active run per channel (race-safe), updates, queries, steps."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import Engine
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col, func, select
+
+from onboarding.store import (
+    ACTIVE_STATES,
+    OnboardingRun,
+    RunState,
+    Trigger,
+    find_runs,
+    get_active_run,
+    get_run,
+    mark_run_waiting,
+    record_step,
+    runs,
+    runs_past_deadline,
+    session_scope,
+    settle_run,
+    start_or_get_run,
+    step_done,
+    update_run,
+)
+from tests.store.racing import race
+
+T0 = datetime(2025, 1, 1, 12, 0, tzinfo=UTC)
+
+
+def _start(
+    session: Session, channel_id: str = "ch-1", **extra: object
+) -> tuple[OnboardingRun, bool]:
+    return start_or_get_run(
+        session,
+        partner_id="p-1",
+        channel_id=channel_id,
+        client_id="cl-1",
+        trigger=Trigger.WEBHOOK,
+        deadline_seconds=3600,
+        **extra,  # type: ignore[arg-type]
+    )
+
+
+def test_start_creates_a_pending_run_with_deadline(session: Session) -> None:
+    """A channel without an active run gets a new pending run whose deadline follows its start."""
+    run, created = _start(session, now=T0, client_name="Acme", phone_number="+4915100000000")
+    session.commit()
+    assert created
+    stored = get_run(session, run_id=run.id)  # type: ignore[arg-type]
+    assert stored is not None
+    assert stored.state == RunState.PENDING
+    assert stored.started_at == T0
+    assert stored.deadline_at == T0 + timedelta(hours=1)
+    assert stored.started_at.tzinfo is not None
+
+
+def test_start_twice_returns_the_active_run(session: Session) -> None:
+    """Starting a run for a channel that has an active one returns that run, not a second one."""
+    first, created_first = _start(session)
+    second, created_second = _start(session)
+    assert (created_first, created_second) == (True, False)
+    assert second.id == first.id
+
+
+def test_new_run_allowed_after_the_previous_settles(session: Session) -> None:
+    """Once a channel's run has ended, a new run for the channel can start."""
+    first, _ = _start(session)
+    settle_run(session, run_id=first.id, state=RunState.FAILED, availability_status="error")  # type: ignore[arg-type]
+    second, created = _start(session)
+    assert created
+    assert second.id != first.id
+
+
+def test_database_refuses_a_second_active_run(session: Session) -> None:
+    """The database itself rejects two active runs of one channel, whatever the code does."""
+    common = {
+        "partner_id": "p-1",
+        "client_id": "cl-1",
+        "channel_id": "ch-1",
+        "trigger": "manual",
+        "deadline_at": T0,
+    }
+    session.add(OnboardingRun(**common, state="waiting"))  # type: ignore[arg-type]
+    session.flush()
+    session.add(OnboardingRun(**common, state="ready"))  # type: ignore[arg-type]
+    with pytest.raises(IntegrityError):
+        session.flush()
+
+
+@pytest.mark.parametrize("rounds", [20])
+def test_concurrent_starts_leave_exactly_one_active_run(engine: Engine, rounds: int) -> None:
+    """Two writers racing to start a run for the same channel end with exactly one active run."""
+    for round_no in range(rounds):
+        channel_id = f"race-{round_no}"
+
+        def start(channel_id: str = channel_id) -> tuple[int | None, bool]:
+            with session_scope(engine) as session:  # its own session and connection
+                run, created = _start(session, channel_id=channel_id)
+                return run.id, created
+
+        results = race(start)
+        assert sorted(created for _, created in results) == [False, True]
+        assert len({run_id for run_id, _ in results}) == 1
+        with Session(engine) as session:
+            active = session.exec(
+                select(func.count()).where(
+                    OnboardingRun.channel_id == channel_id,
+                    col(OnboardingRun.state).in_(ACTIVE_STATES),
+                )
+            ).one()
+        assert active == 1
+
+
+def test_waiting_and_settle_stamp_the_right_times(session: Session) -> None:
+    """Waiting records the status; ready stamps settled_at; completing stamps finished_at once."""
+    run, _ = _start(session)
+    run_id = run.id
+    assert run_id is not None
+    mark_run_waiting(session, run_id=run_id, availability_status="setting_up")
+    assert get_run(session, run_id=run_id).state == RunState.WAITING  # type: ignore[union-attr]
+    ready = settle_run(
+        session, run_id=run_id, state=RunState.READY, availability_status="ready", now=T0
+    )
+    assert (ready.settled_at, ready.finished_at) == (T0, None)
+    later = T0 + timedelta(minutes=5)
+    done = settle_run(
+        session, run_id=run_id, state=RunState.COMPLETED, availability_status="ready", now=later
+    )
+    assert (done.settled_at, done.finished_at) == (T0, later)
+    assert get_active_run(session, channel_id="ch-1") is None
+
+
+def test_update_run_rejects_unknown_fields(session: Session) -> None:
+    """update_run refuses a field the table does not have, so typos cannot pass silently."""
+    run, _ = _start(session)
+    with pytest.raises(TypeError, match="colour"):
+        update_run(session, run_id=run.id, colour="blue")  # type: ignore[arg-type]
+
+
+def test_find_runs_filters_by_state_client_and_channel(session: Session) -> None:
+    """find_runs returns only the runs matching every filter given."""
+    a, _ = _start(session, channel_id="ch-a")
+    _start(session, channel_id="ch-b")
+    settle_run(session, run_id=a.id, state=RunState.COMPLETED, availability_status="ready")  # type: ignore[arg-type]
+    assert [r.channel_id for r in find_runs(session, state="completed")] == ["ch-a"]
+    assert {r.channel_id for r in find_runs(session, client_id="cl-1")} == {"ch-a", "ch-b"}
+    assert [r.channel_id for r in find_runs(session, state=["pending"], channel_id="ch-b")] == [
+        "ch-b"
+    ]
+    assert find_runs(session, client_id="nobody") == []
+
+
+def test_runs_past_deadline_lists_only_overdue_active_runs(session: Session) -> None:
+    """Only active runs whose deadline has passed are overdue."""
+    _start(session, channel_id="late", now=T0)
+    _start(session, channel_id="fresh", now=T0 + timedelta(hours=2))
+    ended, _ = _start(session, channel_id="ended", now=T0)
+    settle_run(session, run_id=ended.id, state=RunState.FAILED, availability_status="error")  # type: ignore[arg-type]
+    overdue = runs_past_deadline(session, now=T0 + timedelta(hours=1, minutes=1))
+    assert [run.channel_id for run in overdue] == ["late"]
+
+
+def test_steps_are_recorded_once_and_seen_as_done(session: Session) -> None:
+    """A recorded step is reported done; recording it again updates the one row."""
+    run, _ = _start(session)
+    run_id = run.id
+    assert run_id is not None
+    assert step_done(session, run_id=run_id, step="create_api_key") is None
+    record_step(session, run_id=run_id, step="create_api_key", outcome="failed")
+    assert step_done(session, run_id=run_id, step="create_api_key") is None
+    record_step(session, run_id=run_id, step="create_api_key", detail={"key_id": "k-1"})
+    done = step_done(session, run_id=run_id, step="create_api_key")
+    assert done is not None
+    assert done.detail == {"key_id": "k-1"}
+    assert done.done_at.tzinfo is not None
+
+
+def test_lost_race_rolls_back_only_the_savepoint(
+    session: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Losing the insert race returns the winner and keeps the caller's earlier uncommitted work."""
+    winner, _ = _start(session, channel_id="ch-won")
+    earlier, _ = _start(session, channel_id="ch-earlier")  # same transaction, not committed
+    real_lookup = runs.get_active_run
+    calls = 0
+
+    def blind_first_lookup(session: Session, *, channel_id: str) -> OnboardingRun | None:
+        # The only way to lose the race deterministically: not see the winner before inserting.
+        nonlocal calls
+        calls += 1
+        return None if calls == 1 else real_lookup(session, channel_id=channel_id)
+
+    monkeypatch.setattr(runs, "get_active_run", blind_first_lookup)
+    run, created = _start(session, channel_id="ch-won")
+    assert (run.id, created) == (winner.id, False)
+    assert calls == 2  # the insert failed and the winner was read back
+    session.commit()
+    with Session(session.get_bind()) as fresh:  # what the database holds, not the identity map
+        assert fresh.get(OnboardingRun, earlier.id) is not None
+        assert len(find_runs(fresh, channel_id="ch-won")) == 1
+
+
+def test_rolling_back_the_session_undoes_a_started_run(engine: Engine) -> None:
+    """A run started inside a session that rolls back is gone: its SAVEPOINT did not commit it."""
+    with Session(engine) as session:
+        _start(session, channel_id="ch-undone")
+        session.rollback()
+    with Session(engine) as fresh:
+        assert get_active_run(fresh, channel_id="ch-undone") is None
