@@ -124,6 +124,9 @@ class Settings(BaseSettings):
         262_144, ge=1024, description="Largest webhook body accepted (bigger gets 413)."
     )
     sweep_interval: float = Field(60.0, gt=0, description="Seconds between watcher sweeps.")
+    max_running: int = Field(
+        8, ge=1, description="Onboarding flow runs executing at once (waiting ones hold none)."
+    )
     prefect_port: int = Field(4200, description="Port of the local Prefect server `up` starts.")
     receiver_host: str = Field("127.0.0.1", description="Address the webhook receiver binds.")
     receiver_port: int = Field(8080, description="Port the webhook receiver listens on.")

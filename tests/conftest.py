@@ -6,4 +6,5 @@ pytest_plugins = [
     "tests.fixtures.sinks",
     "tests.fixtures.prefect",
     "tests.fixtures.partner",
+    "tests.fixtures.served",
 ]

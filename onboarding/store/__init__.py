@@ -61,6 +61,9 @@ from onboarding.store.observations import (
     record_transitions,
 )
 from onboarding.store.runs import (
+    active_runs,
+    channels_with_runs,
+    count_runs_by_state,
     find_runs,
     get_active_run,
     get_run,
@@ -104,9 +107,12 @@ __all__ = [
     "Transition",
     "Trigger",
     "UtcDateTime",
+    "active_runs",
     "body_dedup_key",
     "channel_timeline",
+    "channels_with_runs",
     "check_connection",
+    "count_runs_by_state",
     "current_revision",
     "downgrade",
     "failed_deliveries",

@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, col, select
+from sqlmodel import Session, col, func, select
 
 from onboarding.store.models import (
     ACTIVE_STATES,
@@ -23,6 +23,9 @@ from onboarding.store.models import (
 from onboarding.store.types import utcnow
 
 __all__ = [
+    "active_runs",
+    "channels_with_runs",
+    "count_runs_by_state",
     "find_runs",
     "get_active_run",
     "get_run",
@@ -255,3 +258,35 @@ def record_step(
     session.add(existing)
     session.flush()
     return existing
+
+
+def channels_with_runs(
+    session: Session, *, channel_ids: Collection[str], state: str | Collection[str]
+) -> set[str]:
+    """Which of ``channel_ids`` have at least one run in ``state`` (one query per 1,000 ids)."""
+    states = [state] if isinstance(state, str) else list(state)
+    ids = list(channel_ids)
+    found: set[str] = set()
+    for start in range(0, len(ids), 1000):
+        statement = select(OnboardingRun.channel_id).where(
+            col(OnboardingRun.channel_id).in_(ids[start : start + 1000]),
+            col(OnboardingRun.state).in_(states),
+        )
+        found.update(session.exec(statement))
+    return found
+
+
+def active_runs(session: Session, *, partner_id: str | None = None) -> list[OnboardingRun]:
+    """Every active (pending, waiting, ready) run, oldest first."""
+    statement = select(OnboardingRun).where(col(OnboardingRun.state).in_(ACTIVE_STATES))
+    if partner_id is not None:
+        statement = statement.where(OnboardingRun.partner_id == partner_id)
+    return list(session.exec(statement.order_by(col(OnboardingRun.started_at))))
+
+
+def count_runs_by_state(session: Session, *, partner_id: str | None = None) -> dict[str, int]:
+    """How many runs are in each state."""
+    statement = select(OnboardingRun.state, func.count()).group_by(OnboardingRun.state)
+    if partner_id is not None:
+        statement = statement.where(OnboardingRun.partner_id == partner_id)
+    return {state: count for state, count in session.exec(statement)}

@@ -1,0 +1,65 @@
+"""``watch-channels``: the scheduled sweep that makes onboarding correct when webhooks are not.
+
+Reads like the procedure: look at the partner's channels in a few batched calls, write down what
+changed, then start the onboardings nobody started, wake the ones whose channel settled, alert on
+the late ones, and retry what failed before (inbox events, alert deliveries).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from prefect import flow
+
+from tasks.sweep import (
+    SweepSummary,
+    alert_overdue,
+    announce_transitions,
+    count_by_status,
+    plan_next_steps,
+    publish_overview,
+    read_channels,
+    record_sweep,
+    replay_inbox,
+    retry_alert_deliveries,
+    start_onboardings,
+    wake_onboardings,
+)
+
+__all__ = ["watch_channels"]
+
+
+def _sweep_name() -> str:
+    return f"sweep-{datetime.now(UTC):%Y%m%d-%H%M%S}"
+
+
+@flow(name="watch-channels", flow_run_name=_sweep_name)
+async def watch_channels() -> SweepSummary:
+    """Sweep the partner's channels once and reconcile the onboardings with what they say."""
+    seen = await read_channels()
+    changes = await record_sweep(seen)
+    plan = await plan_next_steps(seen)
+
+    started = await start_onboardings(plan.start)
+    offline = started.prefect_note is not None
+    woken = await wake_onboardings(plan.wake + plan.overdue, dry_run=offline)
+    overdue = await alert_overdue(plan.overdue)
+    replayed = await replay_inbox()
+    resent = await retry_alert_deliveries()
+    await announce_transitions(changes)
+
+    summary = SweepSummary(
+        seen=count_by_status(seen),
+        transitions=sum(1 for change in changes if not change.is_new),
+        started=started.started,
+        would_start=started.would_start,
+        woken=woken.woken,
+        would_wake=woken.would_wake,
+        overdue=overdue,
+        missing=seen.missing,
+        replayed=replayed,
+        alert_retries=resent,
+        prefect_note=started.prefect_note,
+    )
+    await publish_overview(summary)
+    return summary

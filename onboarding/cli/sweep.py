@@ -1,0 +1,96 @@
+"""`onboarding sweep`: one watcher sweep in this process, and what it found and did."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import typer
+
+__all__ = ["register"]
+
+
+def register(app: typer.Typer) -> None:
+    """Add the `sweep` command to ``app``."""
+
+    @app.command()
+    def sweep(
+        as_json: bool = typer.Option(False, "--json", help="Print a JSON summary for scripts."),
+    ) -> None:
+        """Sweep the partner's channels once: record snapshots and transitions, start and wake
+        onboardings (or list what it would have done when no deployment is reachable)."""
+        from onboarding.cli._common import friendly_errors, print_json
+
+        with friendly_errors():
+            summary = _run_sweep()
+        if as_json:
+            print_json(summary.model_dump(mode="json"))
+        else:
+            _print_summary(summary)
+
+
+def prefect_reachable() -> str | None:
+    """The configured Prefect API URL if it answers its health check, else None."""
+    import httpx
+    from prefect.settings import PREFECT_API_URL
+
+    api = PREFECT_API_URL.value()
+    if not api:
+        return None
+    try:
+        return str(api) if httpx.get(f"{api}/health", timeout=3).is_success else None
+    except httpx.HTTPError:
+        return None
+
+
+def _run_sweep() -> Any:
+    import asyncio
+    import os
+
+    from flows.watch import watch_channels
+    from onboarding.cli._common import err_console, quiet_prefect_console
+    from onboarding.settings import load_hub_settings, load_settings
+    from onboarding.store import upgrade
+
+    settings = load_settings()
+    load_hub_settings().require_credentials()
+    upgrade(settings.database_url)
+    if os.environ.get("PREFECT_API_URL") and prefect_reachable() is None:
+        err_console.print(
+            f"[yellow]Prefect API {os.environ['PREFECT_API_URL']} does not answer; "
+            "sweeping with a temporary local one (no onboarding can be started).[/]"
+        )
+        os.environ.pop("PREFECT_API_URL")
+    quiet_prefect_console()
+    state = asyncio.run(watch_channels(return_state=True))
+    return state.result()
+
+
+def _print_summary(summary: Any) -> None:
+    from rich.table import Table
+
+    from onboarding.cli._common import console
+
+    table = Table(title="Sweep")
+    table.add_column("what")
+    table.add_column("count", justify="right")
+    table.add_column("channels", overflow="fold")
+    for status, count in sorted(summary.seen.items()):
+        table.add_row(f"seen {status}", str(count), "")
+    table.add_row("transitions recorded", str(summary.transitions), "")
+    for label, ids in (
+        ("onboardings started", summary.started),
+        ("onboardings woken", summary.woken),
+        ("would start", summary.would_start),
+        ("would wake", summary.would_wake),
+        ("past deadline", summary.overdue),
+        ("not found", summary.missing),
+    ):
+        if ids:
+            table.add_row(label, str(len(ids)), ", ".join(ids[:20]) + (" …" if len(ids) > 20 else ""))
+    table.add_row("inbox events replayed", str(summary.replayed), "")
+    console.print(table)
+    if summary.prefect_note:
+        console.print(
+            f"[yellow]No onboarding was started or woken:[/] {summary.prefect_note}",
+            highlight=False,
+        )

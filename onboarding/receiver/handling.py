@@ -1,0 +1,123 @@
+"""Inbox writes for the receiver and the one hand-off path shared by live requests and replays.
+
+The store is synchronous SQLAlchemy; these helpers are plain functions the async callers run in a
+worker thread, each one short transaction. :func:`hand_off` calls the injected handoff, then
+records what came of it; a failure is recorded (``failed``, one line, secrets scrubbed) so the
+replay finds it, never raised.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+from anyio import to_thread
+from sqlalchemy import Engine
+
+from onboarding.receiver.events import Handoff, HandoffEvent
+from onboarding.store import EventOutcome, mark_event, session_scope, store_inbound_event
+
+__all__ = ["Stored", "describe", "hand_off", "mark", "one_line", "store"]
+
+logger = logging.getLogger("onboarding.receiver")
+
+_OUTCOMES = frozenset({EventOutcome.HANDLED, EventOutcome.IGNORED})
+_MAX_ERROR = 500
+
+
+@dataclass(frozen=True)
+class Stored:
+    """The inbox row a delivery landed in."""
+
+    inbox_id: int
+    outcome: str
+    stored_now: bool
+
+
+def store(
+    engine: Engine,
+    *,
+    dedup_key: str,
+    body: bytes | str,
+    headers: Mapping[str, str],
+    event_type: str | None = None,
+    channel_id: str | None = None,
+    client_id: str | None = None,
+    outcome: str = EventOutcome.ACCEPTED,
+    error: str | None = None,
+) -> Stored:
+    """Store one delivery (idempotent by ``dedup_key``) in its own transaction."""
+    with session_scope(engine) as session:
+        event, stored_now = store_inbound_event(
+            session,
+            dedup_key=dedup_key,
+            body=body,
+            headers=headers,
+            event_type=event_type,
+            channel_id=channel_id,
+            client_id=client_id,
+            outcome=outcome,
+            error=error,
+        )
+        session.flush()
+        if event.id is None:  # pragma: no cover - a flushed row always has its id
+            raise RuntimeError("the inbox row got no id")
+        return Stored(inbox_id=event.id, outcome=event.outcome, stored_now=stored_now)
+
+
+def mark(engine: Engine, *, inbox_id: int, outcome: str, error: str | None = None) -> None:
+    """Record what handling ``inbox_id`` came to, in its own transaction."""
+    with session_scope(engine) as session:
+        mark_event(session, event_id=inbox_id, outcome=outcome, error=error)
+
+
+def one_line(error: BaseException, scrub: Iterable[str] = ()) -> str:
+    """``error`` as one short line, with every string in ``scrub`` masked."""
+    lines = str(error).strip().splitlines()
+    text = f"{type(error).__name__}: {lines[0]}" if lines else type(error).__name__
+    for secret in scrub:
+        if secret:
+            text = text.replace(secret, "***")
+    return text[:_MAX_ERROR]
+
+
+def describe(inbox_id: int, event_type: str | None, channel_id: str | None) -> str:
+    """The log prefix of one event: ``inbox #12 channel_created channel=abc``."""
+    parts = [f"inbox #{inbox_id}", event_type or "<no event>"]
+    if channel_id:
+        parts.append(f"channel={channel_id}")
+    return " ".join(parts)
+
+
+async def hand_off(
+    engine: Engine, handoff: Handoff, event: HandoffEvent, *, scrub: Iterable[str] = ()
+) -> str:
+    """Hand ``event`` on, mark its inbox row with the result and return the outcome recorded.
+
+    Cancellation (receiver shutdown) propagates and leaves the row as it was, for the replay.
+    """
+    label = describe(event.inbox_id, event.event_type, event.channel_id)
+    error: str | None = None
+    try:
+        result = await handoff(event)
+    except Exception as exc:
+        outcome, error = EventOutcome.FAILED, one_line(exc, scrub)
+    else:
+        if result in _OUTCOMES:
+            outcome = EventOutcome(result)
+        else:
+            outcome, error = EventOutcome.FAILED, f"handoff returned {result!r}"
+    try:
+        await to_thread.run_sync(
+            lambda: mark(engine, inbox_id=event.inbox_id, outcome=outcome, error=error)
+        )
+    except Exception as exc:
+        # The row keeps its old outcome, so the replay hands the event on again later.
+        logger.warning("%s -> %s, but not recorded: %s", label, outcome, one_line(exc, scrub))
+        return outcome
+    if error is None:
+        logger.info("%s -> %s", label, outcome)
+    else:
+        logger.warning("%s -> %s: %s", label, outcome, error)
+    return outcome

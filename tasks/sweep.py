@@ -1,0 +1,288 @@
+"""Tasks of the watcher's sweep: read in batches, record, then start, wake and alert."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+
+from prefect import task
+from prefect.artifacts import create_table_artifact
+from prefect.cache_policies import NO_CACHE
+from prefect.events import emit_event
+from pydantic import BaseModel, Field
+
+from onboarding.alerts import AlertContext, AlertKind
+from onboarding.hub import Channel
+from onboarding.store import (
+    ObservationSource,
+    RunState,
+    SnapshotChange,
+    SnapshotIn,
+    active_runs,
+    channels_with_runs,
+    count_runs_by_state,
+    record_transitions,
+    session_scope,
+    snapshots_by_status,
+    upsert_snapshots,
+)
+from onboarding.sweep import ActiveRun, SweepPlan, SweepRead, plan_sweep, read_partner_channels
+from onboarding.timeline import format_duration
+from tasks.alerting import alert_service
+from tasks.channels import retry_if_transient
+from tasks.flow_runs import wake_runs
+from tasks.intake import NoDeployment, start_onboarding
+from tasks.resources import history_engine, hub_client, partner_id
+
+__all__ = [
+    "Actions",
+    "SweepSummary",
+    "alert_overdue",
+    "announce_transitions",
+    "plan_next_steps",
+    "publish_overview",
+    "read_channels",
+    "record_sweep",
+    "replay_inbox",
+    "retry_alert_deliveries",
+    "start_onboardings",
+    "wake_onboardings",
+]
+
+START_CONCURRENCY = 4  # flow-run creations in flight; more only adds lock contention on SQLite
+
+
+class SweepSummary(BaseModel):
+    """What one sweep saw and did (printed by `onboarding sweep --json`)."""
+
+    seen: dict[str, int] = Field(default_factory=dict)
+    transitions: int = 0
+    started: list[str] = Field(default_factory=list)
+    woken: list[str] = Field(default_factory=list)
+    would_start: list[str] = Field(default_factory=list)
+    would_wake: list[str] = Field(default_factory=list)
+    overdue: list[str] = Field(default_factory=list)
+    missing: list[str] = Field(default_factory=list)
+    replayed: int = 0
+    alert_retries: int = 0
+    prefect_note: str | None = None
+
+
+@task(
+    name="read-channels",
+    cache_policy=NO_CACHE,
+    retries=3,
+    retry_delay_seconds=[5, 15, 30],
+    retry_condition_fn=retry_if_transient,
+)
+async def read_channels() -> SweepRead:
+    """Read the partner's setting_up and error channels, and the tracked ones that left them."""
+    with session_scope(history_engine()) as session:
+        tracked: dict[str, datetime | None] = {
+            snap.channel_id: snap.last_seen_at
+            for snap in snapshots_by_status(
+                session, partner_id=partner_id(), availability_status="setting_up"
+            )
+        }
+        for run in active_runs(session, partner_id=partner_id()):
+            tracked.setdefault(run.channel_id, None)
+    async with hub_client() as hub:
+        return await read_partner_channels(hub, tracked=tracked)
+
+
+def _snapshot(channel: Channel) -> SnapshotIn:
+    modified = None
+    if channel.modified_at:
+        try:
+            modified = datetime.fromisoformat(channel.modified_at)
+        except ValueError:
+            modified = None
+    return SnapshotIn(
+        channel_id=channel.id,
+        client_id=channel.client_id,
+        availability_status=channel.availability_status,
+        status=channel.status,
+        phone_number=channel.phone_number,
+        client_name=channel.client_name,
+        modified_at=modified,
+    )
+
+
+@task(name="record-sweep", cache_policy=NO_CACHE)
+async def record_sweep(read: SweepRead) -> list[SnapshotChange]:
+    """Upsert every channel's snapshot and record the transitions, in one transaction."""
+    now = datetime.now(UTC)
+    with session_scope(history_engine()) as session:
+        changes = upsert_snapshots(
+            session,
+            partner_id=partner_id(),
+            snapshots=[_snapshot(channel) for channel in read.channels.values()],
+            seen_at=now,
+        )
+        record_transitions(session, changes=changes, source=ObservationSource.SWEEP, seen_at=now)
+    return changes
+
+
+@task(name="plan-next-steps", cache_policy=NO_CACHE)
+async def plan_next_steps(read: SweepRead) -> SweepPlan:
+    """Decide which onboardings to start, which waiting runs to wake, which are overdue."""
+    with session_scope(history_engine()) as session:
+        active = {
+            run.channel_id: ActiveRun(run.id, run.channel_id, run.flow_run_id, run.deadline_at)
+            for run in active_runs(session, partner_id=partner_id())
+            if run.id is not None
+        }
+        candidates = [
+            cid
+            for cid, channel in read.channels.items()
+            if channel.availability_status == "setting_up" and cid not in active
+        ]
+        onboarded = channels_with_runs(
+            session, channel_ids=candidates, state=RunState.COMPLETED
+        )
+    return plan_sweep(
+        channels=read.channels.values(),
+        active=active,
+        onboarded=onboarded,
+        now=datetime.now(UTC),
+    )
+
+
+class Actions(BaseModel):
+    """What the sweep did to onboardings, or would have done without a deployment to run them."""
+
+    started: list[str] = Field(default_factory=list)
+    woken: list[str] = Field(default_factory=list)
+    would_start: list[str] = Field(default_factory=list)
+    would_wake: list[str] = Field(default_factory=list)
+    prefect_note: str | None = None
+
+
+@task(name="start-onboardings", cache_policy=NO_CACHE)
+async def start_onboardings(channels: list[Channel]) -> Actions:
+    """Start a parked onboarding for each channel nobody is onboarding yet."""
+    gate = asyncio.Semaphore(START_CONCURRENCY)
+    actions = Actions()
+
+    async def start(channel: Channel) -> None:
+        async with gate:
+            result = await start_onboarding(
+                channel_id=channel.id, client_id=channel.client_id, trigger="schedule"
+            )
+        if result.created:
+            actions.started.append(channel.id)
+
+    try:
+        await asyncio.gather(*(start(channel) for channel in channels))
+    except NoDeployment as exc:
+        actions.would_start = [channel.id for channel in channels]
+        actions.prefect_note = str(exc)
+    return actions
+
+
+@task(name="wake-onboardings", cache_policy=NO_CACHE)
+async def wake_onboardings(runs: list[ActiveRun], *, dry_run: bool = False) -> Actions:
+    """Wake the parked onboarding runs whose channel left setting_up (or past its deadline)."""
+    if dry_run:
+        return Actions(would_wake=[run.channel_id for run in runs])
+    woken = set(await wake_runs([run.flow_run_id for run in runs if run.flow_run_id]))
+    return Actions(woken=[run.channel_id for run in runs if run.flow_run_id in woken])
+
+
+@task(name="alert-overdue", cache_policy=NO_CACHE)
+async def alert_overdue(runs: list[ActiveRun]) -> list[str]:
+    """Alert once per onboarding still setting_up past its deadline."""
+    service = alert_service()
+    for run in runs:
+        service.raise_alert(
+            kind=AlertKind.SETUP_DEADLINE_EXCEEDED,
+            partner_id=partner_id(),
+            channel_id=run.channel_id,
+            run_id=run.run_id,
+            context=AlertContext(
+                channel_id=run.channel_id,
+                since=run.deadline_at,
+                detail=f"still setting_up past its deadline ({run.deadline_at:%Y-%m-%d %H:%M} UTC)",
+            ),
+        )
+    return [run.channel_id for run in runs]
+
+
+@task(name="announce-transitions", cache_policy=NO_CACHE)
+async def announce_transitions(changes: list[SnapshotChange]) -> int:
+    """Emit a Prefect event ``d360.channel.<status>`` per observed transition."""
+    sent = 0
+    for change in changes:
+        if change.is_new:
+            continue
+        emit_event(
+            event=f"d360.channel.{change.availability_status or 'unknown'}",
+            resource={
+                "prefect.resource.id": f"d360.channel.{change.channel_id}",
+                "d360.client.id": change.client_id or "unknown",
+            },
+            payload={
+                "channel_id": change.channel_id,
+                "client_id": change.client_id,
+                "from": change.old_availability_status,
+                "to": change.availability_status,
+                "status": change.status,
+            },
+        )
+        sent += 1
+    return sent
+
+
+def count_by_status(read: SweepRead) -> dict[str, int]:
+    """How many channels of each availability_status the sweep saw."""
+    return dict(Counter(channel.availability_status for channel in read.channels.values()))
+
+
+@task(name="retry-alert-deliveries", cache_policy=NO_CACHE)
+async def retry_alert_deliveries() -> int:
+    """Resend alert notices whose delivery failed in the last day."""
+    since = datetime.now(UTC) - timedelta(days=1)
+    return len(alert_service().retry_failed_deliveries(since=since))
+
+
+@task(name="publish-overview", cache_policy=NO_CACHE)
+async def publish_overview(summary: SweepSummary) -> None:
+    """Publish the watcher's table: channels by status, runs by state, the oldest waiting."""
+    with session_scope(history_engine()) as session:
+        by_state = count_runs_by_state(session, partner_id=partner_id())
+        waiting = active_runs(session, partner_id=partner_id())[:10]
+    now = datetime.now(UTC)
+    rows: list[dict[str, str]] = [
+        {"what": "channels", "which": status, "count": str(count), "detail": ""}
+        for status, count in sorted(summary.seen.items())
+    ]
+    rows += [
+        {"what": "runs", "which": state, "count": str(count), "detail": ""}
+        for state, count in sorted(by_state.items())
+    ]
+    rows += [
+        {
+            "what": "oldest waiting",
+            "which": run.channel_id,
+            "count": "",
+            "detail": f"{run.client_name or run.client_id}: {run.state} for "
+            f"{format_duration(now - run.started_at)}",
+        }
+        for run in waiting
+    ]
+    await create_table_artifact(
+        key="watch-channels",
+        table=rows,
+        description=f"Channels by status and onboardings by state at {now:%Y-%m-%d %H:%M:%S} UTC",
+    )
+
+
+@task(name="replay-inbox", cache_policy=NO_CACHE)
+async def replay_inbox() -> int:
+    """Hand the inbox's unhandled webhooks to Prefect again (they were never lost)."""
+    from onboarding.receiver import replay_unhandled
+    from tasks.intake import dispatch_event
+
+    report = await replay_unhandled(history_engine(), dispatch_event)
+    return report.handled
