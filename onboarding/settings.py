@@ -123,6 +123,11 @@ class Settings(BaseSettings):
     webhook_max_bytes: int = Field(
         262_144, ge=1024, description="Largest webhook body accepted (bigger gets 413)."
     )
+    replay_after: float = Field(
+        30.0,
+        ge=0,
+        description="Seconds an unhandled inbox event waits before the watcher replays it.",
+    )
     sweep_interval: float = Field(60.0, gt=0, description="Seconds between watcher sweeps.")
     max_running: int = Field(
         8, ge=1, description="Onboarding flow runs executing at once (waiting ones hold none)."

@@ -33,7 +33,7 @@ from tasks.alerting import alert_service
 from tasks.channels import retry_if_transient
 from tasks.flow_runs import wake_runs
 from tasks.intake import NoDeployment, start_onboarding
-from tasks.resources import history_engine, hub_client, partner_id
+from tasks.resources import history_engine, hub_client, partner_id, settings
 
 __all__ = [
     "Actions",
@@ -284,5 +284,7 @@ async def replay_inbox() -> int:
     from onboarding.receiver import replay_unhandled
     from tasks.intake import dispatch_event
 
-    report = await replay_unhandled(history_engine(), dispatch_event)
+    report = await replay_unhandled(
+        history_engine(), dispatch_event, min_age=settings().replay_after
+    )
     return report.handled

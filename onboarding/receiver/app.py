@@ -98,7 +98,7 @@ class _Receiver:
         secrets = (self._token, hmac_secret.get_secret_value() if hmac_secret else "")
         self._scrub = tuple(secret for secret in secrets if secret)
         self._tasks: set[asyncio.Task[str]] = set()
-        self._in_flight: set[int] = set()
+        self._claims: set[str] = set()  # dedup keys being stored or handed on right now
 
     # -- the endpoints ------------------------------------------------------------------------
 
@@ -155,36 +155,42 @@ class _Receiver:
         return await self._accept(parsed, body, headers)
 
     async def _accept(self, parsed: ParsedEvent, body: bytes, headers: dict[str, str]) -> Response:
-        stored = await self._store(
-            dedup_key=body_dedup_key(body),
-            body=body,
-            headers=headers,
-            event_type=parsed.event_type,
-            channel_id=parsed.channel_id,
-            client_id=parsed.client_id,
-            outcome=EventOutcome.ACCEPTED if parsed.known else EventOutcome.IGNORED,
-            error=None if parsed.known else "unknown event",
-        )
+        key = body_dedup_key(body)
+        # Claim the key before reading the row: whoever holds it hands the event on and releases
+        # it only after the outcome is recorded, so a claimant always reads a settled outcome.
+        claimed = self.handoff is not None and parsed.known and key not in self._claims
+        if claimed:
+            self._claims.add(key)
+        handing_off = False
+        try:
+            stored = await self._store(
+                dedup_key=key,
+                body=body,
+                headers=headers,
+                event_type=parsed.event_type,
+                channel_id=parsed.channel_id,
+                client_id=parsed.client_id,
+                outcome=EventOutcome.ACCEPTED if parsed.known else EventOutcome.IGNORED,
+                error=None if parsed.known else "unknown event",
+            )
+            handing_off = claimed and stored.outcome in _RETRY_HANDOFF
+        finally:
+            if claimed and not handing_off:
+                self._claims.discard(key)
         label = describe(stored.inbox_id, parsed.event_type, parsed.channel_id)
         if not stored.stored_now:
             status = "duplicate"
             logger.info("%s: delivered again (%s)", label, stored.outcome)
         elif parsed.known:
             status = "accepted"
+            if self.handoff is None:
+                logger.info("%s -> left for the replay (no handoff)", label)
         else:
             status = "ignored"
             logger.info("%s -> ignored (unknown event)", label)
         background = None
-        if (
-            self.handoff is not None
-            and parsed.known
-            and stored.outcome in _RETRY_HANDOFF
-            and stored.inbox_id not in self._in_flight
-        ):
-            self._in_flight.add(stored.inbox_id)
-            background = BackgroundTask(self._spawn, parsed, stored.inbox_id)
-        elif stored.stored_now and parsed.known:
-            logger.info("%s -> left for the replay (no handoff)", label)
+        if handing_off:
+            background = BackgroundTask(self._spawn, parsed, stored.inbox_id, key)
         return JSONResponse(
             {"status": status, "inbox_id": stored.inbox_id}, 202, background=background
         )
@@ -225,20 +231,20 @@ class _Receiver:
 
     # -- handoffs in the background -----------------------------------------------------------
 
-    async def _spawn(self, parsed: ParsedEvent, inbox_id: int) -> None:
+    async def _spawn(self, parsed: ParsedEvent, inbox_id: int, key: str) -> None:
         """Start the handoff once the answer is out (run as the response's background task)."""
-        task = asyncio.create_task(self._run(parsed, inbox_id), name=f"handoff-{inbox_id}")
+        task = asyncio.create_task(self._run(parsed, inbox_id, key), name=f"handoff-{inbox_id}")
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _run(self, parsed: ParsedEvent, inbox_id: int) -> str:
+    async def _run(self, parsed: ParsedEvent, inbox_id: int, key: str) -> str:
         assert self.handoff is not None
         try:
             return await hand_off(
                 self.engine, self.handoff, parsed.with_inbox_id(inbox_id), scrub=self._scrub
             )
         finally:
-            self._in_flight.discard(inbox_id)
+            self._claims.discard(key)
 
     async def drain(self) -> None:
         """Wait for running handoffs up to ``drain_timeout``, then cancel the rest."""

@@ -17,15 +17,21 @@ def _body(event: Any, data: Any) -> bytes:
 @pytest.mark.parametrize(
     ("event", "data", "channel_id", "client_id"),
     [
-        pytest.param("channel_created", {"id": "ch", "client_id": "cl"}, "ch", "cl", id="channel-id"),
+        pytest.param(
+            "channel_created", {"id": "ch", "client_id": "cl"}, "ch", "cl", id="channel-id"
+        ),
         pytest.param("channel_ready", {"channel_id": "ch"}, "ch", None, id="channel-channel_id"),
         pytest.param("channel_live", {"id": "ch", "client": {"id": "cl"}}, "ch", "cl", id="nested"),
         pytest.param("client_created", {"id": "cl"}, None, "cl", id="client-id"),
         pytest.param("client_created", {"client_id": "cl"}, None, "cl", id="client-client_id"),
         pytest.param("channel_created", {"id": 42, "client_id": 7}, "42", "7", id="int-ids"),
-        pytest.param("channel_created", {"id": True, "client_id": None}, None, None, id="bool-null"),
+        pytest.param(
+            "channel_created", {"id": True, "client_id": None}, None, None, id="bool-null"
+        ),
         pytest.param("channel_created", {"id": "x" * 65}, None, None, id="too-long"),
-        pytest.param("account_violation", {"id": "waba", "channel_id": "ch"}, "ch", None, id="acct"),
+        pytest.param(
+            "account_violation", {"id": "waba", "channel_id": "ch"}, "ch", None, id="acct"
+        ),
         pytest.param("something_new", {"client": "cl"}, None, None, id="unknown"),
     ],
 )
