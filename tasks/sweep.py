@@ -138,9 +138,7 @@ async def plan_next_steps(read: SweepRead) -> SweepPlan:
             for cid, channel in read.channels.items()
             if channel.availability_status == "setting_up" and cid not in active
         ]
-        onboarded = channels_with_runs(
-            session, channel_ids=candidates, state=RunState.COMPLETED
-        )
+        onboarded = channels_with_runs(session, channel_ids=candidates, state=RunState.COMPLETED)
     return plan_sweep(
         channels=read.channels.values(),
         active=active,

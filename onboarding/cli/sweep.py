@@ -28,38 +28,39 @@ def register(app: typer.Typer) -> None:
             _print_summary(summary)
 
 
-def prefect_reachable() -> str | None:
-    """The configured Prefect API URL if it answers its health check, else None."""
+def prefect_reachable(api: str) -> bool:
+    """True when the Prefect API at ``api`` answers its health check."""
     import httpx
-    from prefect.settings import PREFECT_API_URL
 
-    api = PREFECT_API_URL.value()
-    if not api:
-        return None
     try:
-        return str(api) if httpx.get(f"{api}/health", timeout=3).is_success else None
+        return httpx.get(f"{api.rstrip('/')}/health", timeout=3).is_success
     except httpx.HTTPError:
-        return None
+        return False
 
 
 def _run_sweep() -> Any:
     import asyncio
     import os
 
-    from flows.watch import watch_channels
-    from onboarding.cli._common import err_console, quiet_prefect_console
+    from onboarding.cli._common import err_console
     from onboarding.settings import load_hub_settings, load_settings
     from onboarding.store import upgrade
 
     settings = load_settings()
     load_hub_settings().require_credentials()
     upgrade(settings.database_url)
-    if os.environ.get("PREFECT_API_URL") and prefect_reachable() is None:
+    api = os.environ.get("PREFECT_API_URL")
+    if api and not prefect_reachable(api):
+        # Decided before Prefect is imported: its settings are read once, at import.
         err_console.print(
-            f"[yellow]Prefect API {os.environ['PREFECT_API_URL']} does not answer; "
-            "sweeping with a temporary local one (no onboarding can be started).[/]"
+            f"[yellow]Prefect API {api} does not answer; sweeping with a temporary local "
+            "one (no onboarding can be started or woken).[/]"
         )
         os.environ.pop("PREFECT_API_URL")
+
+    from flows.watch import watch_channels
+    from onboarding.cli._common import quiet_prefect_console
+
     quiet_prefect_console()
     state = asyncio.run(watch_channels(return_state=True))
     return state.result()
@@ -86,7 +87,9 @@ def _print_summary(summary: Any) -> None:
         ("not found", summary.missing),
     ):
         if ids:
-            table.add_row(label, str(len(ids)), ", ".join(ids[:20]) + (" …" if len(ids) > 20 else ""))
+            table.add_row(
+                label, str(len(ids)), ", ".join(ids[:20]) + (" …" if len(ids) > 20 else "")
+            )
     table.add_row("inbox events replayed", str(summary.replayed), "")
     console.print(table)
     if summary.prefect_note:

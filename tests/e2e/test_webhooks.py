@@ -9,7 +9,7 @@ import pytest
 from pydantic import SecretStr
 
 from onboarding.receiver import create_app
-from onboarding.store import find_runs, make_engine, session_scope
+from onboarding.store import make_engine, session_scope
 from tests.e2e.helpers import flow_runs_named, history_runs, sweep_now, wait_for
 from tests.servers import serve_in_thread
 
@@ -45,7 +45,9 @@ def test_signup_webhook_to_completed_run(deployed, sandbox, callback_receiver):
     with session_scope(make_engine(deployed.db_url)) as session:
         from onboarding.store import channel_timeline
 
-        statuses = [o.availability_status for o in channel_timeline(session, channel_id=channel["id"])]
+        statuses = [
+            o.availability_status for o in channel_timeline(session, channel_id=channel["id"])
+        ]
     assert statuses[-1] == "ready"
     assert len(callback_receiver.calls) == 1
 

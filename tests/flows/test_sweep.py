@@ -1,0 +1,126 @@
+"""The sweep's reads and decisions: batched list calls against the sandbox, and the plan."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from onboarding.hub import HubClient
+from onboarding.settings import load_hub_settings
+from onboarding.sweep import ActiveRun, plan_sweep, read_partner_channels
+from tests.servers import free_port
+
+
+def _hub(sandbox, page_size: int = 100) -> HubClient:
+    return HubClient.from_settings(
+        load_hub_settings(
+            hub_url=sandbox.api_url,
+            partner_id=sandbox.partner_id,
+            api_key=sandbox.api_key,
+            page_size=page_size,
+        )
+    )
+
+
+async def test_sweep_reads_in_pages_not_per_channel(sandbox):
+    """250 setting_up and 30 error channels cost ceil(250/100) + 1 list calls, not 280 reads."""
+    sandbox.bulk_channels(250)
+    sandbox.bulk_channels(30, availability_status="error")
+    sandbox.bulk_channels(40, availability_status="ready")
+    sandbox.reset_request_counts()
+    async with _hub(sandbox) as hub:
+        read = await read_partner_channels(hub, tracked={})
+    assert len(read.channels) == 280
+    counts = sandbox.request_counts()
+    assert counts["total"] == math.ceil(250 / 100) + 1
+
+
+async def test_tracked_channel_that_left_setting_up_is_found_in_one_more_call(sandbox):
+    """A tracked channel that became ready is found in the ready list, newest-modified first."""
+    [tracked] = sandbox.bulk_channels(1)
+    sandbox.bulk_channels(150, availability_status="ready")
+    last_seen = datetime.now(UTC) - timedelta(seconds=1)
+    sandbox.set_status(tracked, "ready", status="ready")
+    sandbox.reset_request_counts()
+    async with _hub(sandbox) as hub:
+        read = await read_partner_channels(hub, tracked={tracked: last_seen})
+    assert read.channels[tracked].availability_status == "ready"
+    assert sandbox.request_counts()["total"] == 3  # setting_up, error, first ready page
+
+
+async def test_tracked_channel_with_unknown_status_is_read_singly(sandbox):
+    """A tracked channel in no list (an undocumented status) is read on its own, and kept."""
+    [odd] = sandbox.bulk_channels(1)
+    sandbox.set_status(odd, "migrating")
+    async with _hub(sandbox) as hub:
+        read = await read_partner_channels(
+            hub, tracked={odd: datetime.now(UTC) - timedelta(minutes=1)}
+        )
+    assert read.channels[odd].availability_status == "migrating"
+
+
+def _channel(cid: str, status: str):
+    from onboarding.hub import Channel
+
+    return Channel(id=cid, availability_status=status, client_id="c")
+
+
+def test_plan_starts_untracked_setting_up_and_wakes_settled():
+    """The plan starts untracked setting_up channels, wakes settled ones, lists overdue runs."""
+    now = datetime.now(UTC)
+    active = {
+        "waiting": ActiveRun(1, "waiting", "fr-1", now + timedelta(hours=1)),
+        "settled": ActiveRun(2, "settled", "fr-2", now + timedelta(hours=1)),
+        "late": ActiveRun(3, "late", "fr-3", now - timedelta(seconds=1)),
+    }
+    plan = plan_sweep(
+        channels=[
+            _channel("new", "setting_up"),
+            _channel("done-before", "setting_up"),
+            _channel("waiting", "setting_up"),
+            _channel("settled", "ready"),
+            _channel("late", "setting_up"),
+            _channel("ready-untracked", "ready"),
+        ],
+        active=active,
+        onboarded={"done-before"},
+        now=now,
+    )
+    assert [c.id for c in plan.start] == ["new"]
+    assert [r.channel_id for r in plan.wake] == ["settled"]
+    assert [r.channel_id for r in plan.overdue] == ["late"]
+
+
+@pytest.mark.slow
+def test_sweep_cli_without_prefect_records_and_lists_what_it_would_do(
+    onboarding_env, sandbox, db_url, tmp_path
+):
+    """With no reachable Prefect, `onboarding sweep --json` records snapshots and says what it
+    would have started, and exits 0."""
+    channel = sandbox.create_channel(send_webhook=False)
+    env = {
+        **os.environ,
+        **onboarding_env,
+        "PREFECT_API_URL": f"http://127.0.0.1:{free_port()}/api",
+        "PREFECT_HOME": str(tmp_path / "prefect"),
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+    }
+    result = subprocess.run(
+        [sys.executable, "-m", "onboarding.cli", "sweep", "--json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    summary = json.loads(result.stdout)
+    assert channel["id"] in summary["would_start"]
+    assert summary["started"] == []
+    assert summary["seen"]["setting_up"] >= 1
+    assert "does not answer" in result.stderr
