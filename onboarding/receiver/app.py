@@ -46,7 +46,7 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.applications import Starlette
 from starlette.background import BackgroundTask
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
@@ -87,11 +87,13 @@ class _Receiver:
         max_bytes: int,
         hmac_secret: SecretStr | None,
         drain_timeout: float,
+        max_handoffs: int,
     ) -> None:
         self.engine = engine
         self.handoff = handoff
         self.max_bytes = max_bytes
         self.drain_timeout = drain_timeout
+        self._slots = asyncio.Semaphore(max_handoffs)
         self._token = token.get_secret_value()
         self._token_bytes = self._token.encode()
         self._hmac_key = hmac_secret.get_secret_value().encode() if hmac_secret else None
@@ -110,6 +112,8 @@ class _Receiver:
             return await self._receive(request)
         except _DatabaseDown:
             return JSONResponse({"error": _UNAVAILABLE}, 503)
+        except ClientDisconnect:  # the sender gave up mid-body; nothing was stored
+            return Response(status_code=400)
 
     async def healthz(self, _request: Request) -> Response:
         """``GET /healthz``: 200 when the history database answers, 503 when it does not."""
@@ -240,9 +244,10 @@ class _Receiver:
     async def _run(self, parsed: ParsedEvent, inbox_id: int, key: str) -> str:
         assert self.handoff is not None
         try:
-            return await hand_off(
-                self.engine, self.handoff, parsed.with_inbox_id(inbox_id), scrub=self._scrub
-            )
+            async with self._slots:
+                return await hand_off(
+                    self.engine, self.handoff, parsed.with_inbox_id(inbox_id), scrub=self._scrub
+                )
         finally:
             self._claims.discard(key)
 
@@ -268,8 +273,13 @@ def create_app(
     max_bytes: int = 262_144,
     hmac_secret: SecretStr | None = None,
     drain_timeout: float = 10.0,
+    max_handoffs: int = 16,
 ) -> Starlette:
-    """The receiver as an ASGI app; with ``handoff=None`` events are stored and left unhandled."""
+    """The receiver as an ASGI app; with ``handoff=None`` events are stored and left unhandled.
+
+    At most ``max_handoffs`` handoffs run at once (a burst of events queues behind them);
+    ``drain_timeout`` is how long shutdown waits for them before cancelling.
+    """
     if not token.get_secret_value():
         raise ValueError("the webhook token must not be empty")
     if max_bytes < 1:
@@ -281,6 +291,7 @@ def create_app(
         max_bytes=max_bytes,
         hmac_secret=hmac_secret,
         drain_timeout=drain_timeout,
+        max_handoffs=max_handoffs,
     )
 
     @contextlib.asynccontextmanager

@@ -25,6 +25,7 @@ __all__ = [
     "RecordingHandoff",
     "Served",
     "envelope",
+    "inbox_row",
     "serve_receiver",
     "wait_until",
 ]
@@ -66,7 +67,7 @@ class RecordingHandoff:
         """Record ``event``; raise ``error`` if set, else answer ``outcome``."""
         self.calls.append(event)
         if self.gate is not None:
-            await to_thread.run_sync(self.gate.wait, 10.0)
+            await to_thread.run_sync(self.gate.wait, 10.0, abandon_on_cancel=True)
         if self.error is not None:
             raise self.error
         return self.outcome
@@ -92,6 +93,14 @@ def serve_receiver(app: Any, *, log_level: str = "warning") -> Iterator[str]:
     finally:
         server.should_exit = True
         thread.join(timeout=30)
+
+
+def inbox_row(engine: Engine, inbox_id: int) -> InboundEvent:
+    """One inbox row, freshly read."""
+    with session_scope(engine) as session:
+        row = session.get(InboundEvent, inbox_id)
+        assert row is not None, f"no inbox row #{inbox_id}"
+        return row
 
 
 @dataclass
@@ -124,10 +133,7 @@ class Served:
 
     def row(self, inbox_id: int) -> InboundEvent:
         """One inbox row, freshly read."""
-        with session_scope(self.engine) as session:
-            row = session.get(InboundEvent, inbox_id)
-            assert row is not None, f"no inbox row #{inbox_id}"
-            return row
+        return inbox_row(self.engine, inbox_id)
 
     def settled(self, inbox_id: int, outcome: str) -> InboundEvent:
         """Wait until row ``inbox_id`` has ``outcome``; return it."""

@@ -3,14 +3,26 @@
 from __future__ import annotations
 
 import asyncio
+import threading
+import time
 
+import httpx
 import pytest
+from pydantic import SecretStr
 from sqlalchemy import Engine
 
-from onboarding.receiver import replay_unhandled
+from onboarding.receiver import create_app, replay_unhandled
 from onboarding.store import InboundEvent, body_dedup_key, session_scope, store_inbound_event
 from tests.receiver.conftest import StartReceiver
-from tests.receiver.support import RecordingHandoff, Served, envelope
+from tests.receiver.support import (
+    TOKEN,
+    RecordingHandoff,
+    Served,
+    envelope,
+    inbox_row,
+    serve_receiver,
+    wait_until,
+)
 
 ONE_BACKEND = pytest.mark.parametrize("test_database", ["sqlite"], indirect=True)
 
@@ -107,3 +119,28 @@ async def test_replay_settles_rows_it_cannot_hand_on(engine: Engine) -> None:
         assert unknown is not None
         assert (broken.outcome, unknown.outcome) == ("rejected", "ignored")
         assert "not valid JSON" in (broken.error or "")
+
+
+@ONE_BACKEND
+def test_handoff_cut_off_by_shutdown_is_replayed(
+    engine: Engine, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Shutdown cancels a handoff still running past drain_timeout; its row waits for the replay."""
+    gate = threading.Event()
+    stuck = RecordingHandoff(gate=gate)
+    app = create_app(engine=engine, token=SecretStr(TOKEN), handoff=stuck, drain_timeout=0.2)
+    try:
+        with serve_receiver(app) as base, httpx.Client(timeout=15) as client:
+            url = f"{base}/hooks/360dialog/{TOKEN}"
+            inbox_id = client.post(url, content=envelope()).json()["inbox_id"]
+            wait_until(lambda: stuck.calls, what="the handoff to start")
+            stopping = time.monotonic()
+        assert time.monotonic() - stopping < 5
+        assert "1 handoff(s) cancelled at shutdown" in caplog.text
+    finally:
+        gate.set()
+    assert inbox_row(engine, inbox_id).outcome == "accepted"
+
+    report = asyncio.run(replay_unhandled(engine, RecordingHandoff(), min_age=0))
+    assert report.handled == 1
+    assert inbox_row(engine, inbox_id).outcome == "handled"

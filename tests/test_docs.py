@@ -1,0 +1,25 @@
+"""The README stays true: its configuration table is the settings model's."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from onboarding.settings_doc import with_config_table
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+
+
+def test_readme_config_table_matches_settings():
+    """README's configuration table is regenerated from the settings (python -m
+    onboarding.settings_doc); this fails when a setting changed and the README did not."""
+    text = README.read_text()
+    assert "<!-- config:start -->" in text
+    assert with_config_table(text) == text
+
+
+def test_readme_quickstart_is_two_commands():
+    """The quickstart is exactly two commands: run the demo, run the tests."""
+    text = README.read_text()
+    block = text.split("## Quickstart", 1)[1].split("```bash", 1)[1].split("```", 1)[0]
+    commands = [line.split("#")[0].strip() for line in block.strip().splitlines()]
+    assert commands == ["./run demo", "./run test"]
