@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 
 from prefect import flow
 
+from tasks.alerting import alert_on_flow_failure
 from tasks.sweep import (
     SweepSummary,
     alert_overdue,
@@ -21,6 +22,7 @@ from tasks.sweep import (
     read_channels,
     record_sweep,
     replay_inbox,
+    resolve_recovered,
     retry_alert_deliveries,
     start_onboardings,
     wake_onboardings,
@@ -33,11 +35,17 @@ def _sweep_name() -> str:
     return f"sweep-{datetime.now(UTC):%Y%m%d-%H%M%S}"
 
 
-@flow(name="watch-channels", flow_run_name=_sweep_name)
+@flow(
+    name="watch-channels",
+    flow_run_name=_sweep_name,
+    on_failure=[alert_on_flow_failure],
+    on_crashed=[alert_on_flow_failure],
+)
 async def watch_channels() -> SweepSummary:
     """Sweep the partner's channels once and reconcile the onboardings with what they say."""
     seen = await read_channels()
     changes = await record_sweep(seen)
+    await resolve_recovered(changes)
     plan = await plan_next_steps(seen)
 
     started = await start_onboardings(plan.start)

@@ -120,6 +120,10 @@ class Settings(BaseSettings):
     webhook_token: SecretStr | None = Field(
         None, description="Path token of the partner-webhook URL `/hooks/360dialog/{token}`."
     )
+    webhook_hmac_secret: SecretStr | None = Field(
+        None,
+        description="Also require `X-Hub-Signature-256` (HMAC-SHA256) from a signing relay.",
+    )
     webhook_max_bytes: int = Field(
         262_144, ge=1024, description="Largest webhook body accepted (bigger gets 413)."
     )
@@ -135,6 +139,13 @@ class Settings(BaseSettings):
     prefect_port: int = Field(4200, description="Port of the local Prefect server `up` starts.")
     receiver_host: str = Field("127.0.0.1", description="Address the webhook receiver binds.")
     receiver_port: int = Field(8080, description="Port the webhook receiver listens on.")
+    sandbox_port: int = Field(
+        8360, description="Port of the Partner API sandbox `up` starts without credentials."
+    )
+    home: Path = Field(
+        Path(".onboarding"),
+        description="Where `up` keeps its local state: Prefect's home and database, logs.",
+    )
 
     @model_validator(mode="after")
     def _poll_bounds(self) -> Settings:

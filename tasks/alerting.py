@@ -100,7 +100,7 @@ def alert_on_flow_failure(flow: Any, flow_run: Any, state: Any) -> None:
     with session_scope(history_engine()) as session:
         owned = [
             run
-            for run in find_runs(session, channel_id=channel_id, limit=20)
+            for run in (find_runs(session, channel_id=channel_id, limit=20) if channel_id else [])
             if run.flow_run_id == str(flow_run.id)
         ]
         if owned and not owned[0].is_active:
@@ -118,7 +118,7 @@ def alert_on_flow_failure(flow: Any, flow_run: Any, state: Any) -> None:
     partner = _partner_or_none()
     if partner is None:
         return  # no partner configured: the CLI already said what is missing
-    error = state.data if isinstance(state.data, BaseException) else None
+    error = _exception_of(state)
     alert_service().raise_alert(
         kind=alert_kind_for(error),
         partner_id=partner,
@@ -128,6 +128,16 @@ def alert_on_flow_failure(flow: Any, flow_run: Any, state: Any) -> None:
             channel_id=channel_id, since=datetime.now(UTC), run_url=_run_url(), detail=reason
         ),
     )
+
+
+def _exception_of(state: Any) -> BaseException | None:
+    """The exception a failed or crashed state carries, if it can be read."""
+    from prefect.states import get_state_exception
+
+    try:
+        return get_state_exception(state, _sync=True)  # type: ignore[call-arg]
+    except Exception:
+        return None
 
 
 def _partner_or_none() -> str | None:

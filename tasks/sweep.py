@@ -24,7 +24,7 @@ from onboarding.store import (
     count_runs_by_state,
     record_transitions,
     session_scope,
-    snapshots_by_status,
+    unsettled_snapshots,
     upsert_snapshots,
 )
 from onboarding.sweep import ActiveRun, SweepPlan, SweepRead, plan_sweep, read_partner_channels
@@ -45,6 +45,7 @@ __all__ = [
     "read_channels",
     "record_sweep",
     "replay_inbox",
+    "resolve_recovered",
     "retry_alert_deliveries",
     "start_onboardings",
     "wake_onboardings",
@@ -81,9 +82,7 @@ async def read_channels() -> SweepRead:
     with session_scope(history_engine()) as session:
         tracked: dict[str, datetime | None] = {
             snap.channel_id: snap.last_seen_at
-            for snap in snapshots_by_status(
-                session, partner_id=partner_id(), availability_status="setting_up"
-            )
+            for snap in unsettled_snapshots(session, partner_id=partner_id())
         }
         for run in active_runs(session, partner_id=partner_id()):
             tracked.setdefault(run.channel_id, None)
@@ -286,3 +285,20 @@ async def replay_inbox() -> int:
         history_engine(), dispatch_event, min_age=settings().replay_after
     )
     return report.handled
+
+
+@task(name="resolve-recovered", cache_policy=NO_CACHE)
+async def resolve_recovered(changes: list[SnapshotChange]) -> list[str]:
+    """Close alerts that no longer hold: the Partner API answered, and channels became ready."""
+    service = alert_service()
+    partner = partner_id()
+    for kind in (AlertKind.AUTH_FAILED, AlertKind.HUB_UNAVAILABLE):
+        service.resolve(kind=kind, partner_id=partner)
+    recovered = [
+        change.channel_id
+        for change in changes
+        if change.availability_status == "ready" and not change.is_new
+    ]
+    for channel_id in recovered:
+        service.resolve_channel(partner_id=partner, channel_id=channel_id)
+    return recovered

@@ -30,7 +30,9 @@ class _ThreadServer(uvicorn.Server):
 def serve_in_thread(app: Any, *, port: int | None = None) -> Iterator[str]:
     """Run ``app`` under uvicorn on 127.0.0.1 and yield its base URL until the block ends."""
     port = port or free_port()
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+    config = uvicorn.Config(
+        app, host="127.0.0.1", port=port, log_level="warning", lifespan="on", access_log=False
+    )
     server = _ThreadServer(config)
     thread = threading.Thread(target=server.run, daemon=True, name=f"uvicorn-{port}")
     thread.start()

@@ -10,17 +10,13 @@ Always serve it with :func:`serve_config`: the URL path holds the secret token, 
 access log (which :func:`serve_config` turns off) would write it to the log.
 
 Modules: ``events`` (envelope parsing, :class:`HandoffEvent`), ``app`` (the endpoints),
-``handling`` (inbox writes and the hand-off), ``replay`` (:func:`replay_unhandled`).
+``handling`` (inbox writes and the hand-off), ``replay`` (:func:`replay_unhandled`), ``serving``
+(:func:`create_app_from_settings`, :func:`serve_config`).
 """
 
 from __future__ import annotations
 
-from onboarding.receiver.app import (
-    SIGNATURE_HEADER,
-    create_app,
-    create_app_from_settings,
-    serve_config,
-)
+from onboarding.receiver.app import HOOK_PATH, SIGNATURE_HEADER, create_app
 from onboarding.receiver.events import (
     CANCELLATION_PREFIXES,
     KNOWN_EVENTS,
@@ -32,9 +28,11 @@ from onboarding.receiver.events import (
     parse_event,
 )
 from onboarding.receiver.replay import ReplayReport, replay_unhandled
+from onboarding.receiver.serving import create_app_from_settings, serve_config
 
 __all__ = [
     "CANCELLATION_PREFIXES",
+    "HOOK_PATH",
     "KNOWN_EVENTS",
     "SIGNATURE_HEADER",
     "Handoff",

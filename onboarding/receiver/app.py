@@ -25,7 +25,8 @@ Rows refused for a bad signature use the dedup key ``unsigned:<sha256>`` so that
 signed delivery of the same body is still accepted afterwards.
 
 The token is part of the URL path, so nothing may log request paths: serve the app with
-:func:`serve_config` (uvicorn's access log off). Header values containing the token are not stored.
+:func:`~onboarding.receiver.serving.serve_config` (uvicorn's access log off). Header values that
+contain the token (a relay's ``X-Original-URI``, say) are not stored.
 """
 
 from __future__ import annotations
@@ -39,7 +40,6 @@ import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
-import uvicorn
 from anyio import to_thread
 from pydantic import SecretStr
 from sqlalchemy import Engine
@@ -52,16 +52,14 @@ from starlette.routing import Route
 
 from onboarding.receiver.events import Handoff, InvalidEvent, ParsedEvent, parse_event
 from onboarding.receiver.handling import Stored, describe, hand_off, one_line, store
-from onboarding.settings import ConfigError, Settings
 from onboarding.store import (
     DatabaseUnavailable,
     EventOutcome,
     body_dedup_key,
     check_connection,
-    make_engine,
 )
 
-__all__ = ["SIGNATURE_HEADER", "create_app", "create_app_from_settings", "serve_config"]
+__all__ = ["HOOK_PATH", "SIGNATURE_HEADER", "create_app"]
 
 logger = logging.getLogger("onboarding.receiver")
 
@@ -69,6 +67,11 @@ SIGNATURE_HEADER = "X-Hub-Signature-256"
 HOOK_PATH = "/hooks/360dialog/{token}"
 _RETRY_HANDOFF = frozenset({EventOutcome.ACCEPTED, EventOutcome.FAILED})
 _UNAVAILABLE = "history database unavailable; deliver the event again later"
+
+
+def _storable(body: bytes) -> bytes:
+    """``body`` with NUL bytes escaped: PostgreSQL text cannot hold them (valid JSON has none)."""
+    return body.replace(b"\x00", b"\\x00")
 
 
 class _DatabaseDown(Exception):
@@ -137,7 +140,7 @@ class _Receiver:
         if self._hmac_key is not None and not self._signed(request, body):
             stored = await self._store(
                 dedup_key="unsigned:" + hashlib.sha256(body).hexdigest(),
-                body=body,
+                body=_storable(body),
                 headers=headers,
                 outcome=EventOutcome.REJECTED,
                 error="bad signature",
@@ -149,7 +152,7 @@ class _Receiver:
         except InvalidEvent as error:
             stored = await self._store(
                 dedup_key=body_dedup_key(body),
-                body=body,
+                body=_storable(body),
                 headers=headers,
                 outcome=EventOutcome.REJECTED,
                 error=str(error),
@@ -306,31 +309,3 @@ def create_app(
     app = Starlette(routes=routes, lifespan=lifespan)
     app.state.receiver = receiver
     return app
-
-
-def create_app_from_settings(
-    settings: Settings,
-    *,
-    handoff: Handoff | None,
-    engine: Engine | None = None,
-    hmac_secret: SecretStr | None = None,
-) -> Starlette:
-    """The receiver configured from :class:`Settings` (``ONBOARDING_WEBHOOK_*``)."""
-    if settings.webhook_token is None or not settings.webhook_token.get_secret_value():
-        raise ConfigError(
-            "ONBOARDING_WEBHOOK_TOKEN is not set: the webhook URL /hooks/360dialog/{token} needs it"
-        )
-    return create_app(
-        engine=engine if engine is not None else make_engine(settings.database_url),
-        token=settings.webhook_token,
-        handoff=handoff,
-        max_bytes=settings.webhook_max_bytes,
-        hmac_secret=hmac_secret or getattr(settings, "webhook_hmac_secret", None),
-    )
-
-
-def serve_config(app: Any, host: str, port: int, **options: Any) -> uvicorn.Config:
-    """A uvicorn config for the receiver with the access log off (it would log the token)."""
-    options.pop("access_log", None)
-    options.setdefault("lifespan", "on")
-    return uvicorn.Config(app, host=host, port=port, access_log=False, **options)

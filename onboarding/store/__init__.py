@@ -82,6 +82,7 @@ from onboarding.store.snapshots import (
     SnapshotIn,
     get_snapshot,
     snapshots_by_status,
+    unsettled_snapshots,
     upsert_snapshots,
 )
 from onboarding.store.types import UtcDateTime, utcnow
@@ -146,6 +147,7 @@ __all__ = [
     "step_done",
     "store_inbound_event",
     "unhandled_events",
+    "unsettled_snapshots",
     "update_run",
     "upgrade",
     "upsert_snapshots",

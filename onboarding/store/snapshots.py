@@ -24,6 +24,7 @@ __all__ = [
     "SnapshotIn",
     "get_snapshot",
     "snapshots_by_status",
+    "unsettled_snapshots",
     "upsert_snapshots",
 ]
 
@@ -162,5 +163,17 @@ def snapshots_by_status(
     statement = select(ChannelSnapshot).where(
         ChannelSnapshot.partner_id == partner_id,
         ChannelSnapshot.availability_status == availability_status,
+    )
+    return list(session.exec(statement))
+
+
+def unsettled_snapshots(session: Session, *, partner_id: str) -> list[ChannelSnapshot]:
+    """The partner's channels last seen in any status but ``ready`` (the ones to keep watching)."""
+    statement = select(ChannelSnapshot).where(
+        ChannelSnapshot.partner_id == partner_id,
+        or_(
+            col(ChannelSnapshot.availability_status).is_(None),
+            ChannelSnapshot.availability_status != "ready",
+        ),
     )
     return list(session.exec(statement))

@@ -124,3 +124,38 @@ def test_sweep_cli_without_prefect_records_and_lists_what_it_would_do(
     assert summary["started"] == []
     assert summary["seen"]["setting_up"] >= 1
     assert "does not answer" in result.stderr
+
+
+async def test_sweep_with_bad_credentials_alerts_once_per_partner(
+    onboarding_env, sandbox, alert_sink, monkeypatch
+):
+    """A sweep refused by the Partner API fails with one grouped auth_failed alert, even twice."""
+    from flows.watch import watch_channels
+
+    sandbox.bulk_channels(3)
+    monkeypatch.setenv("D360_API_KEY", "revoked-key")
+    for _ in range(2):
+        state = await watch_channels(return_state=True)
+        assert state.is_failed()
+    [alert] = alert_sink.received
+    assert "auth" in json.dumps(alert).lower()
+
+
+async def test_error_then_ready_channel_gets_a_resolve_notice(
+    onboarding_env, sandbox, alert_sink
+):
+    """A channel that failed with an error alert and later turns ready gets a resolve notice."""
+    from flows.onboard import onboard_channel
+    from flows.watch import watch_channels
+
+    channel = sandbox.create_channel(availability_status="error", status="error")
+    state = await onboard_channel(
+        channel_id=channel["id"], client_id=channel["client_id"], return_state=True
+    )
+    assert state.is_failed()
+    await watch_channels()
+    sandbox.set_status(channel["id"], "ready", status="ready")
+    await watch_channels()
+    notices = [json.dumps(body) for body in alert_sink.received if channel["id"] in json.dumps(body)]
+    assert len(notices) == 2
+    assert "resolved" in notices[1].lower()

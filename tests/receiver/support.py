@@ -137,7 +137,9 @@ class Served:
 
     def settled(self, inbox_id: int, outcome: str) -> InboundEvent:
         """Wait until row ``inbox_id`` has ``outcome``; return it."""
-        return wait_until(
-            lambda: (row := self.row(inbox_id)).outcome == outcome and row,
-            what=f"inbox #{inbox_id} to become {outcome}",
-        )
+
+        def probe() -> InboundEvent | None:
+            row = self.row(inbox_id)
+            return row if row.outcome == outcome else None
+
+        return wait_until(probe, what=f"inbox #{inbox_id} to become {outcome}")

@@ -29,6 +29,7 @@ def _signature(body: bytes, key: str = HMAC_KEY) -> str:
     [
         pytest.param(b"not json{", "not valid JSON", "not json{", id="not-json"),
         pytest.param(b'{"event": "\xff"}', "not UTF-8", '{"event": "\\xff"}', id="not-utf8"),
+        pytest.param(b'{"event": "a\x00"}', "not valid JSON", '{"event": "a\\x00"}', id="nul"),
     ],
 )
 def test_unparseable_body_is_400_and_kept_as_rejected(

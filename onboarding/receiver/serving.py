@@ -1,0 +1,49 @@
+"""Running the receiver: built from :class:`~onboarding.settings.Settings`, served by uvicorn.
+
+``up`` (and the tests) serve it with :func:`serve_config`, which turns uvicorn's access log off:
+that log writes every request path, and the path holds the webhook token.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import uvicorn
+from pydantic import SecretStr
+from sqlalchemy import Engine
+from starlette.applications import Starlette
+
+from onboarding.receiver.app import create_app
+from onboarding.receiver.events import Handoff
+from onboarding.settings import ConfigError, Settings
+from onboarding.store import make_engine
+
+__all__ = ["create_app_from_settings", "serve_config"]
+
+
+def create_app_from_settings(
+    settings: Settings,
+    *,
+    handoff: Handoff | None,
+    engine: Engine | None = None,
+    hmac_secret: SecretStr | None = None,
+) -> Starlette:
+    """The receiver configured from :class:`Settings` (``ONBOARDING_WEBHOOK_*``)."""
+    if settings.webhook_token is None or not settings.webhook_token.get_secret_value():
+        raise ConfigError(
+            "ONBOARDING_WEBHOOK_TOKEN is not set: the webhook URL /hooks/360dialog/{token} needs it"
+        )
+    return create_app(
+        engine=engine if engine is not None else make_engine(settings.database_url),
+        token=settings.webhook_token,
+        handoff=handoff,
+        max_bytes=settings.webhook_max_bytes,
+        hmac_secret=hmac_secret or getattr(settings, "webhook_hmac_secret", None),
+    )
+
+
+def serve_config(app: Any, host: str, port: int, **options: Any) -> uvicorn.Config:
+    """A uvicorn config for the receiver with the access log off (it would log the token)."""
+    options.pop("access_log", None)
+    options.setdefault("lifespan", "on")
+    return uvicorn.Config(app, host=host, port=port, access_log=False, **options)
