@@ -38,7 +38,7 @@ def create_app_from_settings(
         token=settings.webhook_token,
         handoff=handoff,
         max_bytes=settings.webhook_max_bytes,
-        hmac_secret=hmac_secret or getattr(settings, "webhook_hmac_secret", None),
+        hmac_secret=hmac_secret or settings.webhook_hmac_secret,
     )
 
 
