@@ -8,6 +8,7 @@ from enum import StrEnum
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 from pydantic import BaseModel
+from sqlmodel import Session
 
 from onboarding.hub import Channel
 from onboarding.procedure import Verdict, classify
@@ -32,6 +33,7 @@ __all__ = [
     "claim_channel",
     "finish_run",
     "load_timeline",
+    "open_history_run",
     "record_status",
 ]
 
@@ -94,6 +96,33 @@ async def _owner_alive(run: OnboardingRun) -> bool:
     return datetime.now(UTC) - run.updated_at <= lease
 
 
+def open_history_run(
+    session: Session,
+    *,
+    channel_id: str,
+    client_id: str,
+    trigger: str,
+    flow_run_id: str | None = None,
+) -> tuple[OnboardingRun, bool]:
+    """The channel's active history run, started if there is none: ``(run, created)``.
+
+    A channel onboarded before gets its completed run back instead (``created`` False).
+    """
+    if get_active_run(session, channel_id=channel_id) is None:
+        done = find_runs(session, channel_id=channel_id, state=RunState.COMPLETED, limit=1)
+        if done:
+            return done[0], False
+    return start_or_get_run(
+        session,
+        partner_id=partner_id(),
+        channel_id=channel_id,
+        client_id=client_id,
+        trigger=trigger,
+        deadline_seconds=settings().setup_deadline,
+        flow_run_id=flow_run_id,
+    )
+
+
 @task(name="claim-channel", cache_policy=NO_CACHE)
 async def claim_channel(
     *, channel_id: str, client_id: str, trigger: str, flow_run_id: str | None
@@ -104,21 +133,16 @@ async def claim_channel(
     left to it while that flow run can still finish; otherwise this flow run takes it over and
     carries on from the steps already recorded.
     """
-    config = settings()
     with session_scope(history_engine()) as session:
-        if get_active_run(session, channel_id=channel_id) is None:
-            done = find_runs(session, channel_id=channel_id, state=RunState.COMPLETED, limit=1)
-            if done:
-                return Claim.of(ClaimKind.ALREADY_DONE, done[0])
-        run, created = start_or_get_run(
+        run, created = open_history_run(
             session,
-            partner_id=partner_id(),
             channel_id=channel_id,
             client_id=client_id,
             trigger=trigger,
-            deadline_seconds=config.setup_deadline,
             flow_run_id=flow_run_id,
         )
+        if run.state == RunState.COMPLETED:
+            return Claim.of(ClaimKind.ALREADY_DONE, run)
         if created or run.flow_run_id in (None, flow_run_id):
             if run.flow_run_id is None and flow_run_id is not None:
                 run = update_run(session, run_id=run.id, flow_run_id=flow_run_id)

@@ -18,16 +18,14 @@ from prefect.exceptions import ObjectNotFound
 
 from onboarding.receiver.events import HandoffEvent
 from onboarding.store import (
-    OnboardingRun,
     RunState,
-    find_runs,
     get_active_run,
     session_scope,
-    start_or_get_run,
     update_run,
 )
 from tasks.flow_runs import create_waiting_run, wake_runs
-from tasks.resources import history_engine, partner_id, settings
+from tasks.history import open_history_run
+from tasks.resources import history_engine, partner_id
 
 __all__ = [
     "DEPLOYMENT_NAME",
@@ -77,24 +75,6 @@ async def onboarding_deployment_id() -> UUID:
     return _deployment_ids[api]
 
 
-def _history_run(channel_id: str, client_id: str, trigger: str) -> OnboardingRun | None:
-    """The channel's active history run, started if needed; None if it was onboarded before."""
-    with session_scope(history_engine()) as session:
-        if get_active_run(session, channel_id=channel_id) is None and find_runs(
-            session, channel_id=channel_id, state=RunState.COMPLETED, limit=1
-        ):
-            return None
-        run, _ = start_or_get_run(
-            session,
-            partner_id=partner_id(),
-            channel_id=channel_id,
-            client_id=client_id,
-            trigger=trigger,
-            deadline_seconds=settings().setup_deadline,
-        )
-        return run
-
-
 async def start_onboarding(
     *, channel_id: str, client_id: str | None, trigger: str, wake_now: bool = False
 ) -> Started:
@@ -102,9 +82,10 @@ async def start_onboarding(
     from flows.onboard import run_name
 
     client = client_id or "unknown"
-    run = _history_run(channel_id, client, trigger)
-    if run is None or run.id is None:
-        return Started(channel_id, None, None, False, "already onboarded")
+    with session_scope(history_engine()) as session:
+        run, _ = open_history_run(session, channel_id=channel_id, client_id=client, trigger=trigger)
+    if run.state == RunState.COMPLETED or run.id is None:
+        return Started(channel_id, run.id, run.flow_run_id, False, "already onboarded")
     if run.flow_run_id is not None:
         if wake_now:
             await wake_runs([run.flow_run_id])
