@@ -27,7 +27,6 @@ def build_deployments(settings: Settings) -> list[Any]:
             name="onboard-channel",
             tags=["onboarding"],
             description="Onboard one channel: wait for ready, notify the partner, or alert.",
-            concurrency_limit=settings.max_running,
         ),
         watch_channels.to_deployment(
             name="watch-channels",
@@ -42,7 +41,13 @@ def build_deployments(settings: Settings) -> list[Any]:
 
 
 def main() -> None:
-    """Register the deployments with the Prefect API and run their flow runs until stopped."""
+    """Register the deployments with the Prefect API and run their flow runs until stopped.
+
+    The cap on executing runs is this process's ``limit``, not a deployment concurrency limit:
+    measured on the SQLite server, deployment slots leaked under load (runs stuck in
+    ``AwaitingConcurrencySlot``/``Submitting`` while the server logged "database is locked"),
+    while the runner's own limit just leaves the extra runs ``Scheduled`` until a slot frees.
+    """
     settings = load_settings()
     serve(*build_deployments(settings), limit=settings.max_running + 1)
 
