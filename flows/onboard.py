@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from prefect import flow
 from prefect.states import Completed, Failed, State
@@ -95,12 +95,11 @@ async def onboard_channel(
             )
 
 
-class Observed:
+class Observed(NamedTuple):
     """The last reading of the channel and what it means."""
 
-    def __init__(self, channel: Channel, verdict: Verdict) -> None:
-        self.channel = channel
-        self.verdict = verdict
+    channel: Channel
+    verdict: Verdict
 
 
 async def wait_while_setting_up(claim: Claim, channel: Channel, *, park: bool) -> Observed:
@@ -117,7 +116,6 @@ async def wait_while_setting_up(claim: Claim, channel: Channel, *, park: bool) -
             break
         if park:
             await park_current_run(
-                _as_uuid(claim.owner_flow_run_id),
                 until=claim.deadline_at,
                 message=f"waiting for channel {claim.channel_id} (status {channel.status})",
             )
@@ -158,10 +156,3 @@ def _client_of(channel: Channel) -> str:
 def _setup_error(channel: Channel) -> str:
     error = channel.setup_info.error if channel.setup_info else None
     return str(error) if error else f"status {channel.status!r}, no error detail from the API"
-
-
-def _as_uuid(value: str | None) -> Any:
-    from uuid import UUID
-
-    assert value is not None, "a deployment run always has a flow run id"
-    return UUID(value)

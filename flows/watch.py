@@ -24,6 +24,7 @@ from tasks.sweep import (
     replay_inbox,
     resolve_recovered,
     retry_alert_deliveries,
+    revive_stalled,
     start_onboardings,
     wake_onboardings,
 )
@@ -51,6 +52,7 @@ async def watch_channels() -> SweepSummary:
     started = await start_onboardings(plan.start)
     offline = started.prefect_note is not None
     woken = await wake_onboardings(plan.wake + plan.overdue, dry_run=offline)
+    revived = [] if offline else await revive_stalled()
     overdue = await alert_overdue(plan.overdue)
     replayed = await replay_inbox()
     resent = await retry_alert_deliveries()
@@ -62,6 +64,7 @@ async def watch_channels() -> SweepSummary:
         started=started.started,
         would_start=started.would_start,
         woken=woken.woken,
+        revived=revived,
         would_wake=woken.would_wake,
         overdue=overdue,
         missing=seen.missing,

@@ -9,7 +9,7 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 from prefect.events import emit_event
 
-from onboarding.alerts import AlertContext, AlertKind, AlertOutcome, AlertService
+from onboarding.alerts import AlertContext, AlertKind, AlertOutcome, AlertService, kind_info
 from onboarding.hub import AuthError, Channel, HubUnavailable, RateLimited
 from onboarding.settings import ConfigError, load_hub_settings
 from onboarding.store import RunState, find_runs, session_scope, update_run
@@ -118,9 +118,11 @@ def alert_on_flow_failure(flow: Any, flow_run: Any, state: Any) -> None:
     partner = _partner_or_none()
     if partner is None:
         return  # no partner configured: the CLI already said what is missing
-    error = _exception_of(state)
+    kind = alert_kind_for(_exception_of(state))
+    if channel_id is None and not kind_info(kind).partner_wide:
+        channel_id = flow.name  # the watcher crashed: one alert for the flow, not per channel
     alert_service().raise_alert(
-        kind=alert_kind_for(error),
+        kind=kind,
         partner_id=partner,
         channel_id=channel_id,
         run_id=run_id,

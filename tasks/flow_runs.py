@@ -24,7 +24,13 @@ from typing import Any
 from uuid import UUID
 
 from prefect import get_client
-from prefect.client.schemas.objects import FlowRun
+from prefect.client.schemas.filters import (
+    FlowRunFilter,
+    FlowRunFilterId,
+    FlowRunFilterState,
+    FlowRunFilterStateType,
+)
+from prefect.client.schemas.objects import FlowRun, StateType
 from prefect.exceptions import ObjectNotFound, Pause
 from prefect.states import Scheduled
 
@@ -36,6 +42,7 @@ __all__ = [
     "label_current_run",
     "owner_state",
     "park_current_run",
+    "revive_stalled_runs",
     "wake_runs",
 ]
 
@@ -88,8 +95,11 @@ async def owner_state(flow_run_id: str) -> str:
     return "running"
 
 
-async def park_current_run(flow_run_id: UUID, *, until: datetime, message: str) -> None:
+async def park_current_run(*, until: datetime, message: str) -> None:
     """Park the running flow run until ``until`` (or an earlier wake) and end this process."""
+    flow_run_id, _ = current_flow_run()
+    if flow_run_id is None:
+        raise RuntimeError("only a flow run can park itself")
     async with get_client() as client:
         result = await client.set_flow_run_state(
             flow_run_id, awaiting_state(until, message), force=True
@@ -142,3 +152,41 @@ async def wake_runs(flow_run_ids: Iterable[UUID | str], *, concurrency: int = 8)
     async with get_client() as client:
         await asyncio.gather(*(wake(client, run_id) for run_id in flow_run_ids))
     return woken
+
+
+STALLED_TYPES = [StateType.PENDING, StateType.RUNNING, StateType.CRASHED]
+
+
+async def revive_stalled_runs(
+    flow_run_ids: Iterable[UUID | str], *, older_than: datetime
+) -> list[str]:
+    """Make due again the runs whose process died: ``Crashed``, or stuck ``Pending``/``Running``.
+
+    A serving process or worker killed mid-run leaves its runs ``Running`` for ever (Prefect's
+    heartbeat-based zombie detection is off by default), holding their deployment concurrency
+    slots. The caller passes only runs whose history has not moved since ``older_than`` (the
+    owner lease); a run whose state is also older than that is re-driven as itself (``Scheduled``
+    now, which frees its slot): it claims its history run again and carries on from the steps
+    recorded as done. Returns the ids rescheduled.
+    """
+    ids = [UUID(str(run_id)) for run_id in flow_run_ids]
+    revived: list[str] = []
+    async with get_client() as client:
+        for start in range(0, len(ids), 200):
+            stalled = await client.read_flow_runs(
+                flow_run_filter=FlowRunFilter(
+                    id=FlowRunFilterId(any_=ids[start : start + 200]),
+                    state=FlowRunFilterState(type=FlowRunFilterStateType(any_=STALLED_TYPES)),
+                )
+            )
+            for flow_run in stalled:
+                since = flow_run.state.timestamp if flow_run.state else None
+                if since is not None and since > older_than:
+                    continue
+                await client.set_flow_run_state(
+                    flow_run.id,
+                    Scheduled(scheduled_time=datetime.now(UTC), name="Revived"),
+                    force=True,
+                )
+                revived.append(str(flow_run.id))
+    return revived

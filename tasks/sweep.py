@@ -31,7 +31,7 @@ from onboarding.sweep import ActiveRun, SweepPlan, SweepRead, plan_sweep, read_p
 from onboarding.timeline import format_duration
 from tasks.alerting import alert_service
 from tasks.channels import retry_if_transient
-from tasks.flow_runs import wake_runs
+from tasks.flow_runs import revive_stalled_runs, wake_runs
 from tasks.intake import NoDeployment, start_onboarding
 from tasks.resources import history_engine, hub_client, partner_id, settings
 
@@ -47,6 +47,7 @@ __all__ = [
     "replay_inbox",
     "resolve_recovered",
     "retry_alert_deliveries",
+    "revive_stalled",
     "start_onboardings",
     "wake_onboardings",
 ]
@@ -61,6 +62,7 @@ class SweepSummary(BaseModel):
     transitions: int = 0
     started: list[str] = Field(default_factory=list)
     woken: list[str] = Field(default_factory=list)
+    revived: list[str] = Field(default_factory=list)
     would_start: list[str] = Field(default_factory=list)
     would_wake: list[str] = Field(default_factory=list)
     overdue: list[str] = Field(default_factory=list)
@@ -185,6 +187,26 @@ async def wake_onboardings(runs: list[ActiveRun], *, dry_run: bool = False) -> A
         return Actions(would_wake=[run.channel_id for run in runs])
     woken = set(await wake_runs([run.flow_run_id for run in runs if run.flow_run_id]))
     return Actions(woken=[run.channel_id for run in runs if run.flow_run_id in woken])
+
+
+@task(name="revive-stalled", cache_policy=NO_CACHE)
+async def revive_stalled() -> list[str]:
+    """Re-drive the onboardings whose flow run died mid-run (no progress for the owner lease)."""
+    stale_before = datetime.now(UTC) - timedelta(seconds=settings().owner_lease)
+    with session_scope(history_engine()) as session:
+        stale = {
+            run.flow_run_id: run.channel_id
+            for run in active_runs(session, partner_id=partner_id())
+            if run.flow_run_id and _aware(run.updated_at) <= stale_before
+        }
+    if not stale:
+        return []
+    revived = await revive_stalled_runs(stale, older_than=stale_before)
+    return [stale[flow_run_id] for flow_run_id in revived]
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 @task(name="alert-overdue", cache_policy=NO_CACHE)
