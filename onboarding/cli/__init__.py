@@ -27,7 +27,18 @@ def _root() -> None:
 
 
 # One module per command group; each adds its commands to `app`.
-COMMAND_MODULES = ["sandbox", "channels", "db", "onboard", "history", "sweep", "config"]
+COMMAND_MODULES = [
+    "sandbox",
+    "channels",
+    "db",
+    "onboard",
+    "history",
+    "sweep",
+    "config",
+    "up",
+    "report",
+    "doctor",
+]
 
 for _name in COMMAND_MODULES:
     importlib.import_module(f"onboarding.cli.{_name}").register(app)

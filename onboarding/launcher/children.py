@@ -1,0 +1,133 @@
+"""Child processes of ``onboarding up``: started in their own process group, stopped as a group.
+
+Each child runs in a new session (so a Ctrl-C at the terminal reaches only ``up``, which decides
+how to stop them), writes stdout and stderr to its own log file, and is stopped by sending SIGTERM
+to its whole process group (a served deployment's flow-run subprocesses and the Prefect server's
+web process go with it), then SIGKILL if it is still there after a grace period. An ``atexit``
+hook kills whatever is left if ``up`` itself crashes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+
+__all__ = ["Child", "ChildExited", "Children"]
+
+GRACE_SECONDS = 10.0
+
+
+class ChildExited(Exception):
+    """A child process ended while ``up`` still needed it; the message names its log file."""
+
+
+class Child:
+    """One supervised child process and its log file."""
+
+    def __init__(self, name: str, process: subprocess.Popen[bytes], log_path: Path) -> None:
+        self.name = name
+        self.process = process
+        self.log_path = log_path
+
+    @property
+    def pid(self) -> int:
+        """The child's process id (also its process group id)."""
+        return self.process.pid
+
+    def running(self) -> bool:
+        """True while the child process has not exited."""
+        return self.process.poll() is None
+
+    def check(self) -> None:
+        """Raise :class:`ChildExited` if the child has exited."""
+        code = self.process.poll()
+        if code is not None:
+            raise ChildExited(f"{self.name} exited with code {code} (see {self.log_path})")
+
+    def signal_group(self, sig: int) -> None:
+        """Send ``sig`` to the child's process group (nothing if it is gone already)."""
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.process.pid, sig)
+
+    async def stop(
+        self, grace: float = GRACE_SECONDS, hurry: Callable[[], bool] = lambda: False
+    ) -> None:
+        """SIGTERM the group, wait up to ``grace`` seconds for the child, then SIGKILL the group.
+
+        The wait ends early once ``hurry()`` returns True (a second Ctrl-C).
+        """
+        self.signal_group(signal.SIGTERM)
+        deadline = time.monotonic() + grace
+        # A child process offers nothing to await: poll it.
+        while self.running() and time.monotonic() < deadline and not hurry():  # noqa: ASYNC110
+            await asyncio.sleep(0.1)
+        # Kill the group even when the leader exited: its subprocesses may linger.
+        self.signal_group(signal.SIGKILL)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.process.wait(timeout=2)
+
+    def kill(self) -> None:
+        """SIGKILL the group at once and reap the child (the last-resort path)."""
+        self.signal_group(signal.SIGKILL)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.process.wait(timeout=2)
+
+
+class Children:
+    """The children ``up`` started, in start order; stopped in reverse order."""
+
+    def __init__(self, log_dir: Path) -> None:
+        self.log_dir = log_dir
+        self._children: list[Child] = []
+        atexit.register(self.kill_all)
+
+    def start(
+        self,
+        name: str,
+        args: Sequence[str],
+        *,
+        env: Mapping[str, str],
+        log_name: str,
+        cwd: Path | None = None,
+    ) -> Child:
+        """Start ``python <args>`` as ``name`` in a new session, logging to ``log_dir/log_name``."""
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        log_path = self.log_dir / log_name
+        with log_path.open("ab") as log:
+            process = subprocess.Popen(
+                [sys.executable, *args],
+                env=dict(env),
+                cwd=cwd,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        child = Child(name, process, log_path)
+        self._children.append(child)
+        return child
+
+    def check(self) -> None:
+        """Raise :class:`ChildExited` if any child has exited."""
+        for child in self._children:
+            child.check()
+
+    async def stop_all(
+        self, grace: float = GRACE_SECONDS, hurry: Callable[[], bool] = lambda: False
+    ) -> None:
+        """Stop every child, newest first, each with ``grace`` seconds to exit by itself."""
+        while self._children:
+            await self._children.pop().stop(grace, hurry)
+
+    def kill_all(self) -> None:
+        """SIGKILL every child still listed (``atexit`` and crash path)."""
+        while self._children:
+            self._children.pop().kill()

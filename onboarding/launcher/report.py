@@ -1,0 +1,109 @@
+"""What ``up`` shows besides the live log: the start panel and the closing summary."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+
+from rich.console import Group
+from rich.markup import escape
+from rich.panel import Panel
+from rich.table import Table
+from sqlalchemy import Engine
+
+from onboarding.launcher.eventlog import NameFor
+from onboarding.store import RunState, count_runs_by_state, find_runs, masked_url, session_scope
+
+__all__ = ["StartInfo", "duration", "start_panel", "summary"]
+
+SUMMARY_ROWS = 50
+
+
+@dataclass(frozen=True)
+class StartInfo:
+    """Everything the start panel shows."""
+
+    prefect_ui: str
+    prefect_origin: str
+    receiver_url: str  # the hook URL, its token masked unless the partner must configure it
+    sandbox_url: str | None
+    database_url: str
+    log_dir: Path
+    demo_minutes: float | None
+
+
+def start_panel(info: StartInfo) -> Panel:
+    """The panel printed once everything answers."""
+    origin = {
+        "started": "started by `onboarding up`",
+        "running": "already running on that port; used as is",
+        "PREFECT_API_URL": "from PREFECT_API_URL",
+    }.get(info.prefect_origin, info.prefect_origin)
+    rows = [
+        ("Prefect UI", f"{info.prefect_ui}  [dim]({origin})[/]"),
+        ("Receiver", escape(info.receiver_url)),
+    ]
+    if info.sandbox_url:
+        rows.append(("Sandbox", f"{info.sandbox_url}/api/v2  [dim](demo scenario)[/]"))
+    rows += [
+        ("History", escape(masked_url(info.database_url))),
+        ("Logs", escape(str(info.log_dir))),
+    ]
+    grid = Table.grid(padding=(0, 2))
+    grid.add_column(style="bold")
+    grid.add_column()
+    for label, value in rows:
+        grid.add_row(label, value)
+    if info.demo_minutes is not None:
+        footer = f"Stops by itself after {info.demo_minutes:g} min (Ctrl-C to stop now)"
+    else:
+        footer = "Ctrl-C to stop"
+    return Panel(Group(grid, f"\n[dim]{footer}[/]"), title="onboarding up", expand=False)
+
+
+def duration(delta: timedelta | None) -> str:
+    """``1 m 05 s``-style text, or an em dash for nothing."""
+    if delta is None:
+        return "—"
+    seconds = max(0, round(delta.total_seconds()))
+    minutes, seconds = divmod(seconds, 60)
+    hours, minutes = divmod(minutes, 60)
+    if hours:
+        return f"{hours} h {minutes:02d} m"
+    return f"{minutes} m {seconds:02d} s" if minutes else f"{seconds} s"
+
+
+def summary(engine: Engine, name_for: NameFor) -> Group:
+    """Runs by state, then each run (oldest first): name, state, time to ready."""
+    with session_scope(engine) as session:
+        counts = count_runs_by_state(session)
+        runs = list(reversed(find_runs(session, limit=SUMMARY_ROWS)))
+    by_state = Table()
+    by_state.add_column("state")
+    by_state.add_column("runs", justify="right")
+    for state in RunState:
+        if counts.get(state):
+            by_state.add_row(str(state), str(counts[state]))
+    by_state.add_row("[bold]total[/]", f"[bold]{sum(counts.values())}[/]")
+
+    per_run = Table()
+    per_run.add_column("run", no_wrap=True)
+    per_run.add_column("state")
+    per_run.add_column("time to ready", justify="right")
+    per_run.add_column("note", overflow="fold")
+    for run in runs:
+        reached_ready = run.state in (RunState.READY, RunState.COMPLETED) and run.settled_at
+        ready_in = run.settled_at - run.started_at if reached_ready and run.settled_at else None
+        per_run.add_row(
+            escape(name_for(run.channel_id, run.client_id)),
+            str(run.state),
+            duration(ready_in),
+            escape(run.failure_reason or run.stage or ""),
+        )
+    return Group(
+        "[bold]Onboarding runs by state[/]",
+        by_state,
+        f"[bold]Onboarding runs[/] [dim](the {SUMMARY_ROWS} newest)[/]",
+        per_run,
+    )

@@ -1,0 +1,254 @@
+"""``onboarding up``: start the whole product in order, show it, stop it in reverse order.
+
+Start order: the Prefect API (found or started) -> the receiver (in this process; handoffs held
+until the deployments exist) -> the sandbox when no credentials are set (its first signups reach
+the receiver at once) -> the served deployments (the watcher's first sweep finds the sandbox up).
+Stop order: the receiver, then each child process group, newest first.
+
+A first Ctrl-C or SIGTERM stops everything gracefully and the command exits 0 (stopping is how a
+long-running ``up`` normally ends); a second one cuts the children's grace period short.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import time
+from collections.abc import Coroutine
+from typing import Any
+
+from rich.console import Console
+from rich.markup import escape
+from sqlalchemy import Engine
+
+from onboarding.launcher.children import ChildExited, Children
+from onboarding.launcher.eventlog import EventLog, NameFor
+from onboarding.launcher.prefect_server import ensure_prefect, wait_for_deployments
+from onboarding.launcher.probe import LaunchError
+from onboarding.launcher.receiver import (
+    GatedHandoff,
+    RunningReceiver,
+    hook_url,
+    start_receiver,
+    webhook_token,
+)
+from onboarding.launcher.report import StartInfo, start_panel, summary
+from onboarding.launcher.sandbox import start_sandbox, use_sandbox_credentials
+from onboarding.settings import HubSettings, Settings
+from onboarding.store import StoreError, make_engine, masked_url, upgrade
+
+__all__ = ["up"]
+
+DEPLOYMENT_TIMEOUT = 120.0
+RUNNER_POLL_SECONDS = "2"  # served deployments look for new runs this often (latency)
+
+
+class _Up:
+    """One ``onboarding up``: what it started, and the signals that stop it."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        hub: HubSettings,
+        *,
+        demo_minutes: float | None,
+        console: Console,
+    ) -> None:
+        self.settings = settings
+        self.hub = hub
+        self.demo_minutes = demo_minutes
+        self.console = console
+        self.home = settings.home.absolute()
+        self.log_dir = self.home / "logs"
+        self.children = Children(self.log_dir)
+        self.engine: Engine = make_engine(settings.database_url)
+        self.receiver: RunningReceiver | None = None
+        self.name_for: NameFor | None = None
+        self.events: EventLog | None = None
+        self.gate: GatedHandoff | None = None
+        self._stop = asyncio.Event()
+        self._hurry = False
+
+    # -- signals ------------------------------------------------------------------------------
+
+    def _on_signal(self) -> None:
+        if self._stop.is_set():
+            self._hurry = True
+            self.console.print("[yellow]stopping now[/]")
+            return
+        self._stop.set()
+        self.console.print("[yellow]stopping…[/]")
+
+    async def _until_stopped(self, work: Coroutine[Any, Any, None]) -> bool:
+        """Run ``work``: True when it finished, False when a stop signal came first."""
+        task = asyncio.ensure_future(work)
+        stop = asyncio.ensure_future(self._stop.wait())
+        await asyncio.wait({task, stop}, return_when=asyncio.FIRST_COMPLETED)
+        if task.done():
+            stop.cancel()
+            task.result()
+            return True
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await task
+        return False
+
+    # -- start --------------------------------------------------------------------------------
+
+    async def _start(self) -> None:
+        """Start everything; print the panel once it all answers."""
+        env = dict(os.environ)
+        env["ONBOARDING_DATABASE_URL"] = self.settings.database_url
+        env["PYTHONUNBUFFERED"] = "1"
+        prefect = await ensure_prefect(
+            external_api_url=os.environ.get("PREFECT_API_URL"),
+            port=self.settings.prefect_port,
+            home=self.home,
+            children=self.children,
+            env=env,
+        )
+        # Before Prefect is first imported here: it reads its settings once, at import.
+        for name in ("PREFECT_API_URL", "PREFECT_HOME"):
+            if name in env:
+                os.environ[name] = env[name]
+        use_sandbox = not self.hub.has_credentials
+        if use_sandbox:
+            use_sandbox_credentials(self.settings.sandbox_port, env)
+
+        from flows.onboard import run_name
+        from tasks.intake import dispatch_event
+
+        self.name_for = run_name
+        events = EventLog(self.engine, run_name)
+        self.gate = gate = GatedHandoff(dispatch_event)
+        token, generated = webhook_token(self.settings)
+        self.receiver = await start_receiver(
+            settings=self.settings,
+            engine=self.engine,
+            token=token,
+            handoff=gate,
+            log_dir=self.log_dir,
+        )
+        base = self.receiver.base_url
+        sandbox_url = None
+        if use_sandbox:
+            sandbox_url = await start_sandbox(
+                port=self.settings.sandbox_port,
+                webhook_url=hook_url(base, token, masked=False),
+                children=self.children,
+                env=env,
+            )
+            self.console.print(
+                "[bold yellow]No Partner API credentials set:[/] running the built-in sandbox "
+                f"with a demo scenario at {sandbox_url}/api/v2; its partner webhook URL is this "
+                "receiver.",
+                highlight=False,
+            )
+        serve = self.children.start(
+            "the served deployments",
+            ["-m", "deployments.serve"],
+            env={**env, "PREFECT_RUNNER_POLL_FREQUENCY": RUNNER_POLL_SECONDS},
+            log_name="serve.log",
+        )
+        await wait_for_deployments(prefect.api_url, within=DEPLOYMENT_TIMEOUT, child=serve)
+        gate.open()
+        self.events = events
+        self.console.print(
+            start_panel(
+                StartInfo(
+                    prefect_ui=prefect.ui_url,
+                    prefect_origin=prefect.origin,
+                    receiver_url=hook_url(base, token, masked=use_sandbox),
+                    sandbox_url=sandbox_url,
+                    database_url=self.settings.database_url,
+                    log_dir=self.log_dir,
+                    demo_minutes=self.demo_minutes,
+                )
+            )
+        )
+        if not use_sandbox:
+            self.console.print(
+                "Set the receiver URL above as the partner webhook URL in the Partner Hub.",
+                highlight=False,
+            )
+            if generated:
+                self.console.print(
+                    "[dim]The token was generated for this run: set ONBOARDING_WEBHOOK_TOKEN "
+                    "to keep the URL the same across restarts.[/]"
+                )
+
+    # -- run ----------------------------------------------------------------------------------
+
+    async def _watch(self) -> None:
+        """Return when the demo window ends; raise if a child or the receiver dies first."""
+        seconds = self.demo_minutes * 60 if self.demo_minutes is not None else None
+        deadline = time.monotonic() + seconds if seconds is not None else None
+        while deadline is None or time.monotonic() < deadline:
+            self.children.check()
+            if self.receiver is not None and self.receiver.task.done():
+                raise ChildExited(f"the receiver stopped (see {self.log_dir / 'receiver.log'})")
+            left = 1.0 if deadline is None else deadline - time.monotonic()
+            await asyncio.sleep(max(0.0, min(1.0, left)))
+        self.console.print(f"[bold]Demo window of {self.demo_minutes:g} min is over.[/]")
+
+    def _print_events(self) -> None:
+        if self.events is None:
+            return
+        for line in self.events.poll():
+            self.console.print(line.render(), highlight=False, soft_wrap=True)
+
+    async def main(self) -> int:
+        """Start, run until stopped or the demo window ends, stop; the exit code."""
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, self._on_signal)
+        started = follower = None
+        try:
+            started = await self._until_stopped(self._start())
+            if started and self.events is not None:
+                follower = asyncio.create_task(self.events.follow(self.console))
+                await self._until_stopped(self._watch())
+        finally:
+            if follower is not None:
+                follower.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await follower
+                with contextlib.suppress(Exception):
+                    self._print_events()
+            await self._shutdown()
+        if started and self.name_for is not None:
+            self.console.print(summary(self.engine, self.name_for))
+        self.engine.dispose()
+        return 0
+
+    async def _shutdown(self) -> None:
+        """Stop the receiver, then every child (newest first)."""
+        with self.console.status("stopping…"):
+            if self.gate is not None:
+                self.gate.close()
+            if self.receiver is not None:
+                await self.receiver.stop()
+            await self.children.stop_all(hurry=lambda: self._hurry)
+        self.console.print("stopped")
+
+
+def up(
+    settings: Settings,
+    hub: HubSettings,
+    *,
+    demo_minutes: float | None = None,
+    console: Console,
+) -> int:
+    """Run the whole product until Ctrl-C/SIGTERM or ``demo_minutes``; returns the exit code.
+
+    Raises :class:`LaunchError` (with its exit code) or
+    :class:`~onboarding.launcher.children.ChildExited` after stopping what was started.
+    """
+    try:
+        upgrade(settings.database_url)
+    except StoreError as exc:
+        raise LaunchError(f"history database: {exc}", 3) from None
+    console.print(f"History database {escape(masked_url(settings.database_url))} is up to date")
+    return asyncio.run(_Up(settings, hub, demo_minutes=demo_minutes, console=console).main())

@@ -1,0 +1,195 @@
+"""The pieces of `onboarding up` that need no Prefect server: live log, children, start errors."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from starlette.applications import Starlette
+from starlette.responses import PlainTextResponse
+from starlette.routing import Route
+
+from onboarding.launcher.children import Children
+from onboarding.launcher.eventlog import EventLog
+from onboarding.launcher.prefect_server import ensure_prefect
+from onboarding.launcher.probe import LaunchError
+from onboarding.launcher.receiver import GatedHandoff
+from onboarding.receiver import HandoffEvent
+from onboarding.store import (
+    RunState,
+    make_engine,
+    record_observation,
+    session_scope,
+    settle_run,
+    start_or_get_run,
+    update_run,
+    upgrade,
+)
+from tests.servers import free_port, serve_in_thread
+from tests.up.support import wait_for
+
+
+def _name(channel_id: str, client_id: str | None) -> str:
+    return f"onboard-{client_id}-{channel_id}"
+
+
+def test_event_log_prints_each_change_once(tmp_path: Path) -> None:
+    """The live log shows a run's start, each new state, status transitions, each exactly once."""
+    url = f"sqlite:///{tmp_path / 'history.db'}"
+    upgrade(url)
+    engine = make_engine(url)
+    log = EventLog(engine, _name)
+    assert log.poll() == []
+    with session_scope(engine) as session:
+        run, _ = start_or_get_run(
+            session,
+            partner_id="p",
+            channel_id="ch1",
+            client_id="acme",
+            trigger="webhook",
+            deadline_seconds=60,
+        )
+        assert run.id is not None
+        run_id = run.id
+        record_observation(
+            session,
+            channel_id="ch1",
+            availability_status="setting_up",
+            status=None,
+            source="poll",
+            run_id=run_id,
+        )
+    first = {(line.name, line.text) for line in log.poll()}
+    assert first == {
+        ("onboard-acme-ch1", "started (webhook)"),
+        ("onboard-acme-ch1", "seen setting_up"),
+    }
+    assert log.poll() == []
+
+    with session_scope(engine) as session:
+        update_run(session, run_id=run_id, state=RunState.WAITING)
+    assert log.poll() == []  # queued -> parked is not news
+
+    with session_scope(engine) as session:
+        record_observation(
+            session, channel_id="ch1", availability_status="error", status=None, source="poll"
+        )
+        settle_run(
+            session,
+            run_id=run_id,
+            state=RunState.FAILED,
+            availability_status="error",
+            failure_reason="rejected by Meta",
+        )
+    texts = sorted(line.text for line in log.poll())
+    assert texts == ["failed: rejected by Meta", "setting_up → error"]
+    assert log.poll() == []
+    engine.dispose()
+
+
+def test_children_stop_takes_the_whole_process_group(tmp_path: Path) -> None:
+    """Stopping a child also ends the processes it started (its process group)."""
+    script = (
+        "import subprocess, sys, time\n"
+        "p = subprocess.Popen(['sleep', '300'])\n"
+        "print(p.pid, flush=True)\n"
+        "time.sleep(300)\n"
+    )
+    children = Children(tmp_path / "logs")
+    child = children.start("sleeper", ["-c", script], env=os.environ, log_name="sleeper.log")
+    grandchild = int(wait_for(lambda: child.log_path.read_text().strip(), timeout=20, what="pid"))
+
+    asyncio.run(children.stop_all(grace=5))
+
+    assert child.process.returncode is not None
+    wait_for(lambda: _gone(grandchild), timeout=10, what="the grandchild to be gone")
+
+
+def _gone(pid: int) -> bool:
+    """True when ``pid`` no longer runs (an unreaped zombie counts as gone)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split()[2] == "Z"
+    except OSError:
+        return True
+
+
+def _event() -> HandoffEvent:
+    return HandoffEvent(
+        inbox_id=1, event_type="channel_created", channel_id="c", client_id="k", data={}
+    )
+
+
+async def test_gate_holds_events_until_open() -> None:
+    """Webhooks that arrive before the deployments exist are handed on once the gate opens."""
+    seen: list[str] = []
+
+    async def handoff(event: HandoffEvent) -> str:
+        seen.append(event.event_type)
+        return "handled"
+
+    gate = GatedHandoff(handoff)
+    event = _event()
+    pending = asyncio.ensure_future(gate(event))
+    await asyncio.sleep(0)
+    assert seen == []
+    gate.open()
+    assert await pending == "handled"
+    assert seen == ["channel_created"]
+
+
+async def test_gate_closed_before_open_fails_held_events() -> None:
+    """Stopping before Prefect is ready fails held events at once (the replay redoes them)."""
+
+    async def handoff(event: HandoffEvent) -> str:
+        raise AssertionError("must not be called")
+
+    gate = GatedHandoff(handoff)
+    event = _event()
+    pending = asyncio.ensure_future(gate(event))
+    gate.close()
+    with pytest.raises(RuntimeError, match="replayed later"):
+        await pending
+
+
+async def test_port_taken_by_something_else_names_the_setting(tmp_path: Path) -> None:
+    """A port that answers, but not as Prefect, is exit code 3 naming ONBOARDING_PREFECT_PORT."""
+
+    async def not_prefect(_request: object) -> PlainTextResponse:
+        return PlainTextResponse("nope", 404)
+
+    app = Starlette(routes=[Route("/api/health", not_prefect)])
+    with serve_in_thread(app) as base:
+        port = int(base.rsplit(":", 1)[1])
+        with pytest.raises(LaunchError, match="ONBOARDING_PREFECT_PORT") as caught:
+            await ensure_prefect(
+                external_api_url=None,
+                port=port,
+                home=tmp_path,
+                children=Children(tmp_path / "logs"),
+                env={},
+            )
+    assert caught.value.code == 3
+
+
+def test_unreachable_prefect_api_url_exits_3(tmp_path: Path) -> None:
+    """`up` with PREFECT_API_URL pointing nowhere prints one error line and exits 3."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("D360_", "PREFECT_"))}
+    env["PREFECT_API_URL"] = f"http://127.0.0.1:{free_port()}/api"
+    env["ONBOARDING_DATABASE_URL"] = f"sqlite:///{tmp_path / 'history.db'}"
+    result = subprocess.run(
+        [sys.executable, "-m", "onboarding.cli", "up"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 3, result.stdout + result.stderr
+    errors = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(errors) == 1
+    assert "PREFECT_API_URL" in errors[0]
+    assert "Traceback" not in result.stdout + result.stderr
