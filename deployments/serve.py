@@ -14,6 +14,7 @@ from prefect import serve
 from prefect.client.schemas.objects import ConcurrencyLimitConfig, ConcurrencyLimitStrategy
 
 from flows.onboard import onboard_channel
+from flows.report import daily_report
 from flows.watch import watch_channels
 from onboarding.settings import Settings, load_settings
 
@@ -36,6 +37,13 @@ def build_deployments(settings: Settings) -> list[Any]:
             concurrency_limit=ConcurrencyLimitConfig(
                 limit=1, collision_strategy=ConcurrencyLimitStrategy.CANCEL_NEW
             ),
+        ),
+        daily_report.to_deployment(
+            name="report",
+            tags=["onboarding", "report"],
+            description="Daily onboarding report (funnel, time to ready, waiting, alerts).",
+            cron="0 6 * * *",
+            parameters={"window_hours": 24},
         ),
     ]
 

@@ -18,8 +18,10 @@ from prefect.exceptions import ObjectNotFound
 
 from onboarding.receiver.events import HandoffEvent
 from onboarding.store import (
+    ObservationSource,
     RunState,
     get_active_run,
+    record_observation,
     session_scope,
     update_run,
 )
@@ -134,6 +136,7 @@ async def dispatch_event(event: HandoffEvent) -> str:
     """
     if event.channel_id is None or not event.event_type.startswith("channel_"):
         return "ignored"
+    note_webhook_status(event)
     if event.event_type in START_EVENTS:
         await start_onboarding(
             channel_id=event.channel_id, client_id=event.client_id, trigger="webhook"
@@ -149,3 +152,19 @@ async def dispatch_event(event: HandoffEvent) -> str:
             )
         return "handled"
     return "ignored"
+
+
+def note_webhook_status(event: HandoffEvent) -> None:
+    """Record the channel's status as the webhook carried it (the start of its timeline)."""
+    status = event.data.get("availability_status")
+    if event.channel_id is None or not isinstance(status, str):
+        return
+    channel_status = event.data.get("status")
+    with session_scope(history_engine()) as session:
+        record_observation(
+            session,
+            channel_id=event.channel_id,
+            availability_status=status,
+            status=channel_status if isinstance(channel_status, str) else None,
+            source=ObservationSource.WEBHOOK,
+        )

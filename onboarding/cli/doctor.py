@@ -1,0 +1,38 @@
+"""`onboarding doctor`: check the installation and say what is wrong and how to fix it."""
+
+from __future__ import annotations
+
+import typer
+
+__all__ = ["register"]
+
+
+def register(app: typer.Typer) -> None:
+    """Add the `doctor` command to ``app``."""
+
+    @app.command()
+    def doctor(
+        no_send: bool = typer.Option(
+            False, "--no-send", help="Do not send a test notice to the alert sinks."
+        ),
+        as_json: bool = typer.Option(
+            False,
+            "--json",
+            help="Print {ok, checks: [{name, status (ok|warn|fail), summary, fix, details}]}.",
+        ),
+        page_size: int = typer.Option(
+            5, "--page-size", min=1, help="Channels asked for in the one Partner API request."
+        ),
+    ) -> None:
+        """Check settings, history DB, Partner API, Prefect and alert sinks; exit 1 if broken."""
+        from onboarding.cli._common import EXIT_FAILED, console, print_json
+        from onboarding.doctor import healthy, print_checks, run_doctor
+
+        checks = run_doctor(send=not no_send, page_size=page_size)
+        ok = healthy(checks)
+        if as_json:
+            print_json({"ok": ok, "checks": [check.model_dump(mode="json") for check in checks]})
+        else:
+            print_checks(checks, console)
+        if not ok:
+            raise typer.Exit(EXIT_FAILED)

@@ -1,0 +1,115 @@
+"""The Partner API check: ONE list request (a small page of channels), its raw answer compared.
+
+The client is the product's own :class:`~onboarding.hub.HubClient`, so auth and error mapping are
+the real ones; a recording transport keeps the raw body of the list answer for the comparison.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import httpx
+
+from onboarding.doctor.compare import PageComparison, compare_page
+from onboarding.doctor.result import Check
+from onboarding.hub import HubClient
+from onboarding.hub.errors import AuthError, BadResponse, HubError, HubUnavailable, NotFound
+from onboarding.settings import HubSettings
+
+__all__ = ["check_partner_api"]
+
+NAME = "Partner API"
+MODELS = "Partner API vs our models"
+
+
+class _Recorder(httpx.AsyncBaseTransport):
+    """Pass requests on and keep the last channel-list answer's body."""
+
+    def __init__(self, inner: httpx.AsyncBaseTransport) -> None:
+        self._inner = inner
+        self.list_body: bytes | None = None
+        self.list_requests = 0
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        response = await self._inner.handle_async_request(request)
+        if request.url.path.endswith("/channels"):
+            body = await response.aread()
+            self.list_requests += 1
+            self.list_body = body
+            return httpx.Response(
+                response.status_code, headers=response.headers, content=body, request=request
+            )
+        return response
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+
+def _decoded(body: bytes | None) -> Any:
+    try:
+        return json.loads(body) if body else None
+    except ValueError:
+        return None
+
+
+def _failure(exc: HubError, hub: HubSettings) -> Check:
+    status = f" (HTTP {exc.status_code})" if exc.status_code else ""
+    if isinstance(exc, AuthError) and exc.forbidden:
+        fix = "the credentials are valid but not for this partner: check D360_PARTNER_ID"
+        return Check.fail(NAME, f"{hub.hub_url} refused access{status}", fix)
+    if isinstance(exc, AuthError):
+        fix = "check D360_API_KEY (or D360_USERNAME/D360_PASSWORD) in the Partner Hub"
+        return Check.fail(NAME, f"{hub.hub_url} refused the credentials{status}", fix)
+    if isinstance(exc, NotFound):
+        fix = "check D360_HUB_URL (it ends in /api/v2) and D360_PARTNER_ID"
+        return Check.fail(NAME, f"{hub.hub_url}: not found{status}", fix)
+    if isinstance(exc, HubUnavailable):
+        fix = "check D360_HUB_URL, the network and https://status.360dialog.com"
+        return Check.fail(NAME, f"{hub.hub_url} is unreachable{status}", fix)
+    if isinstance(exc, BadResponse):
+        fix = "the server did not answer a channel page: check D360_HUB_URL; report the lines below"
+        return Check.fail(NAME, f"{hub.hub_url} answered something unexpected{status}", fix)
+    return Check.fail(NAME, f"{hub.hub_url}: {type(exc).__name__}{status}", "see the message above")
+
+
+def _models_check(comparison: PageComparison) -> Check:
+    if comparison.differs:
+        return Check.warn(
+            MODELS,
+            "the server's answer differs from our models",
+            "please report these lines (they hold names and counts only) with your issue",
+            details=comparison.lines(),
+        )
+    return Check.ok(MODELS, "the channel page matches our models", details=comparison.lines())
+
+
+async def check_partner_api(
+    hub: HubSettings, *, limit: int = 5, transport: httpx.AsyncBaseTransport | None = None
+) -> list[Check]:
+    """Reach the Partner API with one channel-list request; check it and compare its answer."""
+    if not hub.has_credentials or not hub.partner_id:
+        return [
+            Check.warn(
+                NAME,
+                "no Partner API credentials: not checked",
+                "set D360_PARTNER_ID and D360_API_KEY (`onboarding up` uses the sandbox without)",
+            )
+        ]
+    recorder = _Recorder(transport or httpx.AsyncHTTPTransport())
+    page = None
+    try:
+        async with HubClient.from_settings(hub, transport=recorder) as client:
+            page = await client.list_channels(limit=limit)
+    except HubError as exc:
+        checks = [_failure(exc, hub)]
+        raw = _decoded(recorder.list_body)
+        if isinstance(exc, BadResponse):
+            if raw is None:
+                checks[0].details.append("the body was not JSON")
+            else:
+                checks.append(_models_check(compare_page(raw, requested_limit=limit)))
+        return checks
+    summary = f"{hub.hub_url}: credentials accepted, {page.total} channel(s) in all"
+    comparison = compare_page(_decoded(recorder.list_body), requested_limit=limit)
+    return [Check.ok(NAME, summary), _models_check(comparison)]

@@ -1,0 +1,94 @@
+"""The report as markdown: the Prefect artifact of the daily ``report`` deployment."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from onboarding.report.model import DayLatency, Report
+from onboarding.timeline import format_duration
+
+__all__ = ["fmt_seconds", "funnel_rows", "render_markdown"]
+
+
+def fmt_seconds(value: float | None) -> str:
+    """Seconds as a short duration (``3m 05s``), or ``—`` when there is no value."""
+    return "—" if value is None else format_duration(timedelta(seconds=value))
+
+
+def funnel_rows(report: Report) -> list[tuple[str, int, str]]:
+    """``(stage, count, share of signed up)`` for each funnel stage, in order."""
+    funnel = report.funnel
+    base = funnel.signed_up
+    stages = [
+        ("signed up", funnel.signed_up),
+        ("setting_up", funnel.setting_up),
+        ("ready", funnel.ready),
+        ("completed", funnel.completed),
+        ("failed", funnel.failed),
+        ("in progress", funnel.in_progress),
+    ]
+    return [(name, count, f"{count / base:.0%}" if base else "—") for name, count in stages]
+
+
+def _latency_row(label: str, day: DayLatency) -> str:
+    cells = [
+        label,
+        str(day.count),
+        fmt_seconds(day.p50),
+        fmt_seconds(day.p90),
+        fmt_seconds(day.p99),
+    ]
+    return "| " + " | ".join(cells) + " |"
+
+
+def render_markdown(report: Report) -> str:
+    """The whole report as one markdown document (no phone numbers, no secrets)."""
+    lines = [
+        "# Onboarding report",
+        "",
+        f"Window: {report.since:%Y-%m-%d %H:%M} → {report.until:%Y-%m-%d %H:%M} UTC",
+        "",
+        "## Funnel",
+        "",
+        "| stage | runs | of signed up |",
+        "|---|---:|---:|",
+        *(f"| {name} | {count} | {share} |" for name, count, share in funnel_rows(report)),
+        "",
+    ]
+    if report.funnel.failures:
+        lines += ["### Failures by reason", "", "| state | reason | runs |", "|---|---|---:|"]
+        lines += [
+            f"| {f.state} | {f.reason.replace('|', '/')} | {f.count} |"
+            for f in report.funnel.failures
+        ]
+        lines.append("")
+    lines += [
+        "## Time to ready (UTC days)",
+        "",
+        "| day | ready | p50 | p90 | p99 |",
+        "|---|---:|---:|---:|---:|",
+        *(_latency_row(f"{day.day:%Y-%m-%d}", day) for day in report.time_to_ready),
+        _latency_row("**window**", report.time_to_ready_overall),
+        "",
+        f"## Slowest channels still waiting ({report.waiting_total} waiting)",
+        "",
+    ]
+    if report.waiting:
+        lines += ["| channel | client | state | waited | overdue |", "|---|---|---|---:|---|"]
+        lines += [
+            f"| {w.channel_id} | {w.client_name or w.client_id} | {w.state} | "
+            f"{fmt_seconds(w.waited_seconds)} | {'yes' if w.overdue else ''} |"
+            for w in report.waiting
+        ]
+    else:
+        lines.append("No channel is waiting.")
+    alerts = report.alerts
+    lines += [
+        "",
+        f"## Alerts: {alerts.raised} raised, {alerts.resolved} resolved, {alerts.open_now} open",
+        "",
+    ]
+    if alerts.by_kind:
+        lines += ["| kind | raised | resolved | open |", "|---|---:|---:|---:|"]
+        lines += [f"| {k.kind} | {k.raised} | {k.resolved} | {k.open} |" for k in alerts.by_kind]
+    return "\n".join(lines) + "\n"

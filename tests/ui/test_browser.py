@@ -1,0 +1,72 @@
+"""The Prefect UI tells the story: a real browser finds an onboarding and reads its timeline.
+
+Runs `onboarding up` with the sandbox demo and drives Debian's Chromium through Playwright.
+Screenshots go to the test's temporary directory, or to ``ONBOARDING_SCREENSHOTS`` when set
+(``ONBOARDING_SCREENSHOTS=docs/img ./run test tests/ui`` refreshes the README's pictures).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.up.support import answers, running_up, wait_for
+
+pytestmark = pytest.mark.slow
+
+CHROMIUM = "/usr/bin/chromium"
+FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+
+
+def _completed_run(api: str) -> dict | None:
+    body = {
+        "flow_runs": {
+            "name": {"like_": "onboard-"},
+            "state": {"type": {"any_": ["COMPLETED"]}},
+        },
+        "limit": 5,
+    }
+    runs = httpx.post(f"{api}/flow_runs/filter", json=body, timeout=10).json()
+    return runs[0] if runs else None
+
+
+@pytest.mark.skipif(
+    not shutil.which(CHROMIUM) and not os.environ.get("CI"),
+    reason="needs Debian's chromium package (.ci/run installs it; CI fails without it)",
+)
+def test_onboarding_runs_and_their_timeline_are_visible_in_the_prefect_ui(tmp_path: Path):
+    """The flow-runs page lists onboard-* runs by name; a run's page shows its timeline artifact."""
+    from playwright.sync_api import sync_playwright
+
+    shots = Path(os.environ.get("ONBOARDING_SCREENSHOTS") or tmp_path / "shots")
+    shots.mkdir(parents=True, exist_ok=True)
+    with running_up(tmp_path, "--demo-minutes", "8") as up:
+        wait_for(lambda: answers(f"{up.prefect_api}/health"), timeout=200, what="Prefect")
+        run = wait_for(lambda: _completed_run(up.prefect_api), timeout=300, what="a completed run")
+        ui = f"http://127.0.0.1:{up.prefect_port}"
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+            page = browser.new_page(viewport={"width": 1400, "height": 900})
+            page.goto(f"{ui}/runs", wait_until="networkidle")
+            page.get_by_text(run["name"]).first.wait_for(timeout=60_000)
+            page.screenshot(path=str(shots / "flow-runs.png"))
+
+            page.get_by_text(run["name"]).first.click()
+            page.wait_for_url(f"**/runs/flow-run/{run['id']}**", timeout=60_000)
+            page.get_by_text("Completed").first.wait_for(timeout=60_000)
+            page.screenshot(path=str(shots / "flow-run.png"))
+
+            page.get_by_text("Artifacts", exact=True).first.click()
+            page.get_by_text("timeline-").first.click(timeout=60_000)
+            page.get_by_text("Onboarding of channel").first.wait_for(timeout=60_000)
+            assert page.get_by_text("Outcome:").first.is_visible()
+            page.screenshot(path=str(shots / "timeline-artifact.png"), full_page=True)
+            browser.close()
+        up.interrupt()
+        up.wait(timeout=90)
+    for name in ("flow-runs.png", "flow-run.png", "timeline-artifact.png"):
+        assert (shots / name).stat().st_size > 10_000
