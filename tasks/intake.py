@@ -10,6 +10,8 @@ Prefect really got the event; creating the run directly answers both.
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Sequence
 from dataclasses import dataclass
 from uuid import UUID
 
@@ -19,6 +21,7 @@ from prefect.exceptions import ObjectNotFound
 from onboarding.receiver.events import HandoffEvent
 from onboarding.store import (
     ObservationSource,
+    OnboardingRun,
     RunState,
     get_active_run,
     record_observation,
@@ -36,6 +39,7 @@ __all__ = [
     "dispatch_event",
     "onboarding_deployment_id",
     "start_onboarding",
+    "start_onboardings",
     "wake_onboarding",
 ]
 
@@ -81,36 +85,92 @@ async def start_onboarding(
     *, channel_id: str, client_id: str | None, trigger: str, wake_now: bool = False
 ) -> Started:
     """Make sure the channel has an onboarding: a history run and a (parked) flow run."""
+    [started] = await start_onboardings(
+        [(channel_id, client_id)], trigger=trigger, wake_now=wake_now
+    )
+    return started
+
+
+async def start_onboardings(
+    channels: Sequence[tuple[str, str | None]],
+    *,
+    trigger: str,
+    wake_now: bool = False,
+    concurrency: int = 4,
+) -> list[Started]:
+    """:func:`start_onboarding` for many ``(channel_id, client_id)`` at once.
+
+    The history side is two transactions for the whole batch (open the runs; record their flow
+    runs); flow-run creations go to Prefect ``concurrency`` at a time, since on SQLite more only
+    adds lock contention.
+    """
+    with session_scope(history_engine()) as session:
+        runs = [
+            open_history_run(
+                session, channel_id=channel_id, client_id=client_id or "unknown", trigger=trigger
+            )[0]
+            for channel_id, client_id in channels
+        ]
+    results: dict[str, Started] = {}
+    to_create: list[OnboardingRun] = []
+    for run in runs:
+        if run.state == RunState.COMPLETED or run.id is None:
+            results[run.channel_id] = Started(
+                run.channel_id, run.id, None, False, "already onboarded"
+            )
+        elif run.flow_run_id is not None:
+            results[run.channel_id] = Started(
+                run.channel_id, run.id, run.flow_run_id, False, "onboarding already running"
+            )
+        else:
+            to_create.append(run)
+    if wake_now:
+        await wake_runs([r.flow_run_id for r in results.values() if r.flow_run_id])
+    if to_create:
+        created = await _create_flow_runs(to_create, trigger, wake_now, concurrency)
+        with session_scope(history_engine()) as session:
+            for run, flow_run_id in created:
+                update_run(
+                    session,
+                    run_id=run.id,
+                    flow_run_id=flow_run_id,
+                    state=RunState.PENDING if wake_now else RunState.WAITING,
+                    stage="queued" if wake_now else "waiting for the channel",
+                )
+                results[run.channel_id] = Started(
+                    run.channel_id, run.id, flow_run_id, True, "onboarding started"
+                )
+    return [results[channel_id] for channel_id, _ in channels if channel_id in results]
+
+
+async def _create_flow_runs(
+    runs: list[OnboardingRun], trigger: str, wake_now: bool, concurrency: int
+) -> list[tuple[OnboardingRun, str]]:
+    """Create each run's parked flow run; idempotent per (channel, history run)."""
     from flows.onboard import run_name
 
-    client = client_id or "unknown"
-    with session_scope(history_engine()) as session:
-        run, _ = open_history_run(session, channel_id=channel_id, client_id=client, trigger=trigger)
-    if run.state == RunState.COMPLETED or run.id is None:
-        return Started(channel_id, run.id, run.flow_run_id, False, "already onboarded")
-    if run.flow_run_id is not None:
-        if wake_now:
-            await wake_runs([run.flow_run_id])
-        return Started(channel_id, run.id, run.flow_run_id, False, "onboarding already running")
     deployment_id = await onboarding_deployment_id()
-    flow_run = await create_waiting_run(
-        deployment_id=deployment_id,
-        parameters={"channel_id": channel_id, "client_id": client, "trigger": trigger},
-        name=run_name(channel_id, client),
-        tags=["onboarding", f"partner:{partner_id()}", f"client:{client}"],
-        until=run.deadline_at,
-        idempotency_key=f"onboard-{channel_id}-run{run.id}",
-        wake_now=wake_now,
-    )
-    with session_scope(history_engine()) as session:
-        update_run(
-            session,
-            run_id=run.id,
-            flow_run_id=str(flow_run.id),
-            state=RunState.PENDING if wake_now else RunState.WAITING,
-            stage="queued" if wake_now else "waiting for the channel",
-        )
-    return Started(channel_id, run.id, str(flow_run.id), True, "onboarding started")
+    partner = partner_id()
+    gate = asyncio.Semaphore(concurrency)
+
+    async def create(run: OnboardingRun) -> tuple[OnboardingRun, str]:
+        async with gate:
+            flow_run = await create_waiting_run(
+                deployment_id=deployment_id,
+                parameters={
+                    "channel_id": run.channel_id,
+                    "client_id": run.client_id,
+                    "trigger": trigger,
+                },
+                name=run_name(run.channel_id, run.client_id),
+                tags=["onboarding", f"partner:{partner}", f"client:{run.client_id}"],
+                until=run.deadline_at,
+                idempotency_key=f"onboard-{run.channel_id}-run{run.id}",
+                wake_now=wake_now,
+            )
+        return run, str(flow_run.id)
+
+    return list(await asyncio.gather(*(create(run) for run in runs)))
 
 
 async def wake_onboarding(channel_id: str) -> str | None:

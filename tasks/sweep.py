@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 
@@ -32,7 +31,8 @@ from onboarding.timeline import format_duration
 from tasks.alerting import alert_service
 from tasks.channels import retry_if_transient
 from tasks.flow_runs import revive_stalled_runs, wake_runs
-from tasks.intake import NoDeployment, start_onboarding
+from tasks.intake import NoDeployment
+from tasks.intake import start_onboardings as start_many
 from tasks.resources import history_engine, hub_client, partner_id, settings
 
 __all__ = [
@@ -51,8 +51,6 @@ __all__ = [
     "start_onboardings",
     "wake_onboardings",
 ]
-
-START_CONCURRENCY = 4  # flow-run creations in flight; more only adds lock contention on SQLite
 
 
 class SweepSummary(BaseModel):
@@ -161,23 +159,13 @@ class Actions(BaseModel):
 @task(name="start-onboardings", cache_policy=NO_CACHE)
 async def start_onboardings(channels: list[Channel]) -> Actions:
     """Start a parked onboarding for each channel nobody is onboarding yet."""
-    gate = asyncio.Semaphore(START_CONCURRENCY)
-    actions = Actions()
-
-    async def start(channel: Channel) -> None:
-        async with gate:
-            result = await start_onboarding(
-                channel_id=channel.id, client_id=channel.client_id, trigger="schedule"
-            )
-        if result.created:
-            actions.started.append(channel.id)
-
     try:
-        await asyncio.gather(*(start(channel) for channel in channels))
+        results = await start_many(
+            [(channel.id, channel.client_id) for channel in channels], trigger="schedule"
+        )
     except NoDeployment as exc:
-        actions.would_start = [channel.id for channel in channels]
-        actions.prefect_note = str(exc)
-    return actions
+        return Actions(would_start=[channel.id for channel in channels], prefect_note=str(exc))
+    return Actions(started=[result.channel_id for result in results if result.created])
 
 
 @task(name="wake-onboardings", cache_policy=NO_CACHE)
