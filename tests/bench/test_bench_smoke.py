@@ -1,0 +1,83 @@
+"""The benchmark scripts still run: each one, at a tiny N, prints its figures and exits 0."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.fixtures.sandbox import SandboxServer
+
+BENCH = Path(__file__).resolve().parents[2] / "bench"
+
+pytestmark = pytest.mark.slow
+
+
+def run_script(name: str, *args: str) -> str:
+    """Run ``bench/<name>`` with ``args``; its standard output (the test fails on exit != 0)."""
+    done = subprocess.run(
+        [sys.executable, str(BENCH / name), *args],
+        capture_output=True,
+        text=True,
+        timeout=240,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done.stdout
+
+
+def test_requests_bench_prints_counts_and_ratio() -> None:
+    """bench_requests counts the product's and the naive poller's requests at each page size."""
+    out = run_script("bench_requests.py", "--n", "50", "--page-size", "10", "100")
+    rows = [line.split() for line in out.splitlines() if line.lstrip().startswith("50 ")]
+    assert len(rows) == 4, out
+    for row in rows:
+        page, product, bound, naive = int(row[1]), int(row[-6]), int(row[-5]), int(row[-4])
+        assert naive == 50, row
+        assert product <= bound == -(-50 // page) + 2, row
+
+
+def test_intake_bench_loses_nothing_and_hands_on_once() -> None:
+    """bench_intake answers every webhook 202, keeps one row per body, hands each on once."""
+    out = run_script(
+        "bench_intake.py", "--backend", "sqlite", "--n", "40", "--rate", "200", "--burst", "20"
+    )
+    assert "paced" in out, out
+    assert "202:44 " in out, out  # 40 paced webhooks, 4 of them twice
+    assert "202:22 " in out, out  # 20 at once, 2 of them twice
+    assert "inbox rows 60 for 60 distinct bodies (lost 0)" in out, out
+    assert "handed on exactly once: 60/60, more than once: 0" in out, out
+
+
+def test_sweep_cost_bench_prints_both_sweeps() -> None:
+    """bench_sweep_cost prints sweep 1 (all setting_up and error channels new), then sweep 2."""
+    out = run_script("bench_sweep_cost.py", "--backend", "sqlite", "--n", "100", "--changed", "0.1")
+    rows = [line.split() for line in out.splitlines() if line.startswith("sqlite")]
+    assert [row[1:4] for row in rows] == [["1", "105", "105"], ["2", "105", "10"]], out
+
+
+def test_naive_poller_runs_standalone(sandbox: SandboxServer) -> None:
+    """naive_poller.py, run as a script, polls until every pending channel left setting_up."""
+    ids = sandbox.bulk_channels(3)
+    command = [
+        sys.executable,
+        str(BENCH / "naive_poller.py"),
+        "--base-url",
+        sandbox.api_url,
+        "--partner-id",
+        sandbox.partner_id,
+        "--api-key",
+        sandbox.api_key,
+        "--interval",
+        "0.1",
+    ]
+    with subprocess.Popen(command, stdout=subprocess.PIPE, text=True) as poller:
+        assert poller.stdout is not None
+        assert poller.stdout.readline() == "3 channel(s) setting_up\n"  # the listing is done
+        for channel_id in ids:
+            sandbox.set_status(channel_id, "ready", send_webhook=False)
+        out, _ = poller.communicate(timeout=60)
+    assert poller.returncode == 0
+    assert sorted(out.splitlines()) == sorted(f"{channel_id}: ready" for channel_id in ids), out
