@@ -13,6 +13,7 @@ from prefect import flow
 
 from tasks.alerting import alert_on_flow_failure
 from tasks.sweep import (
+    SweepProgress,
     SweepSummary,
     alert_overdue,
     announce_transitions,
@@ -44,19 +45,26 @@ def _sweep_name() -> str:
 )
 async def watch_channels() -> SweepSummary:
     """Sweep the partner's channels once and reconcile the onboardings with what they say."""
+    progress = await SweepProgress.start()
     seen = await read_channels()
+    await progress.done("read")
     changes = await record_sweep(seen)
     await resolve_recovered(changes)
+    await progress.done("recorded")
     plan = await plan_next_steps(seen)
+    await progress.done("planned")
 
     started = await start_onboardings(plan.start)
+    await progress.done("started")
     offline = started.prefect_note is not None
     woken = await wake_onboardings(plan.wake + plan.overdue, dry_run=offline)
     revived = [] if offline else await revive_stalled()
     overdue = await alert_overdue(plan.overdue)
+    await progress.done("woken")
     replayed = await replay_inbox()
     resent = await retry_alert_deliveries()
     await announce_transitions(changes)
+    await progress.done("replayed")
 
     summary = SweepSummary(
         seen=count_by_status(seen),
@@ -73,4 +81,5 @@ async def watch_channels() -> SweepSummary:
         prefect_note=started.prefect_note,
     )
     await publish_overview(summary)
+    await progress.done("published")
     return summary

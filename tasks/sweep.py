@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 from datetime import UTC, datetime, timedelta
+from uuid import UUID
 
 from prefect import task
 from prefect.artifacts import create_table_artifact
@@ -37,6 +38,7 @@ from tasks.resources import history_engine, hub_client, partner_id, settings
 
 __all__ = [
     "Actions",
+    "SweepProgress",
     "SweepSummary",
     "alert_overdue",
     "announce_transitions",
@@ -312,3 +314,36 @@ async def resolve_recovered(changes: list[SnapshotChange]) -> list[str]:
     for channel_id in recovered:
         service.resolve_channel(partner_id=partner, channel_id=channel_id)
     return recovered
+
+
+class SweepProgress:
+    """The sweep's progress artifact: what share of its phases is done, for the UI."""
+
+    PHASES = ("read", "recorded", "planned", "started", "woken", "replayed", "published")
+
+    def __init__(self, artifact_id: UUID | None) -> None:
+        self._artifact_id = artifact_id
+
+    @classmethod
+    async def start(cls) -> SweepProgress:
+        """Open the artifact at 0 % (nothing is shown outside a flow run)."""
+        from prefect.artifacts import acreate_progress_artifact
+        from prefect.context import FlowRunContext
+
+        if FlowRunContext.get() is None:
+            return cls(None)
+        artifact_id = await acreate_progress_artifact(
+            progress=0.0, key="watch-channels-progress", description="Sweep in progress"
+        )
+        return cls(artifact_id)
+
+    async def done(self, phase: str) -> None:
+        """Mark ``phase`` (one of :attr:`PHASES`) as done."""
+        from prefect.artifacts import aupdate_progress_artifact
+
+        if self._artifact_id is None:
+            return
+        percent = 100.0 * (self.PHASES.index(phase) + 1) / len(self.PHASES)
+        await aupdate_progress_artifact(
+            self._artifact_id, percent, description=f"Sweep: {phase} ({percent:.0f} %)"
+        )

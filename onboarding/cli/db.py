@@ -55,7 +55,8 @@ def register(app: typer.Typer) -> None:
 
         with _db_errors():
             url = _url()
-            before, after = run_upgrade(url, revision)
+            with console.status(f"Migrating {masked_url(url)} to {revision} …"):
+                before, after = run_upgrade(url, revision)
         console.print(
             f"{masked_url(url)}: {_label(before)} -> {_label(after)}",
             highlight=False,

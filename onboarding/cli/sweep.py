@@ -62,7 +62,8 @@ def _run_sweep() -> Any:
     from onboarding.cli._common import quiet_prefect_console
 
     quiet_prefect_console()
-    state = asyncio.run(watch_channels(return_state=True))
+    with err_console.status("Sweeping the partner's channels …"):
+        state = asyncio.run(watch_channels(return_state=True))
     return state.result()
 
 

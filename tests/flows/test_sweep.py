@@ -159,3 +159,22 @@ async def test_error_then_ready_channel_gets_a_resolve_notice(
     notices = [json.dumps(body) for body in alert_sink.received if channel["id"] in json.dumps(body)]
     assert len(notices) == 2
     assert "resolved" in notices[1].lower()
+
+
+async def test_sweep_publishes_progress_and_overview_artifacts(onboarding_env, sandbox):
+    """A sweep leaves a progress artifact at 100 % and its table of channels and runs."""
+    from prefect.client.orchestration import get_client
+
+    from flows.watch import watch_channels
+
+    sandbox.bulk_channels(3)
+    await watch_channels()
+    async with get_client() as client:
+        latest = await client._client.post(
+            "/artifacts/latest/filter",
+            json={"artifacts": {"key": {"any_": ["watch-channels-progress", "watch-channels"]}}},
+        )
+    by_key = {artifact["key"]: artifact for artifact in latest.json()}
+    assert float(by_key["watch-channels-progress"]["data"]) == 100.0
+    table = json.dumps(by_key["watch-channels"]["data"])
+    assert "setting_up" in table

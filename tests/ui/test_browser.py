@@ -22,14 +22,8 @@ CHROMIUM = "/usr/bin/chromium"
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 
 
-def _completed_run(api: str) -> dict | None:
-    body = {
-        "flow_runs": {
-            "name": {"like_": "onboard-"},
-            "state": {"type": {"any_": ["COMPLETED"]}},
-        },
-        "limit": 5,
-    }
+def _onboarding_run(api: str, state: dict) -> dict | None:
+    body = {"flow_runs": {"name": {"like_": "onboard-"}, "state": state}, "limit": 5}
     runs = httpx.post(f"{api}/flow_runs/filter", json=body, timeout=10).json()
     return runs[0] if runs else None
 
@@ -46,11 +40,25 @@ def test_onboarding_runs_and_their_timeline_are_visible_in_the_prefect_ui(tmp_pa
     shots.mkdir(parents=True, exist_ok=True)
     with running_up(tmp_path, "--demo-minutes", "8") as up:
         wait_for(lambda: answers(f"{up.prefect_api}/health"), timeout=200, what="Prefect")
-        run = wait_for(lambda: _completed_run(up.prefect_api), timeout=300, what="a completed run")
+        waiting = wait_for(
+            lambda: _onboarding_run(up.prefect_api, {"name": {"any_": ["AwaitingChannel"]}}),
+            timeout=300,
+            what="a parked onboarding",
+        )
         ui = f"http://127.0.0.1:{up.prefect_port}"
         with sync_playwright() as playwright:
             browser = playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
             page = browser.new_page(viewport={"width": 1400, "height": 900})
+            page.goto(f"{ui}/runs/flow-run/{waiting['id']}", wait_until="networkidle")
+            page.get_by_text("AwaitingChannel").first.wait_for(timeout=60_000)
+            page.get_by_text(waiting["name"]).first.wait_for(timeout=60_000)
+            page.screenshot(path=str(shots / "waiting-run.png"))
+
+            run = wait_for(
+                lambda: _onboarding_run(up.prefect_api, {"type": {"any_": ["COMPLETED"]}}),
+                timeout=300,
+                what="a completed onboarding",
+            )
             page.goto(f"{ui}/runs", wait_until="networkidle")
             page.get_by_text(run["name"]).first.wait_for(timeout=60_000)
             page.screenshot(path=str(shots / "flow-runs.png"))
@@ -68,5 +76,5 @@ def test_onboarding_runs_and_their_timeline_are_visible_in_the_prefect_ui(tmp_pa
             browser.close()
         up.interrupt()
         up.wait(timeout=90)
-    for name in ("flow-runs.png", "flow-run.png", "timeline-artifact.png"):
+    for name in ("waiting-run.png", "flow-runs.png", "flow-run.png", "timeline-artifact.png"):
         assert (shots / name).stat().st_size > 10_000
