@@ -144,8 +144,8 @@ async def claim_channel(
         if run.state == RunState.COMPLETED:
             return Claim.of(ClaimKind.ALREADY_DONE, run)
         if created or run.flow_run_id in (None, flow_run_id):
-            if run.flow_run_id is None and flow_run_id is not None:
-                run = update_run(session, run_id=run.id, flow_run_id=flow_run_id)
+            # Touching the run (updated_at) tells the watcher this owner is alive.
+            run = update_run(session, run_id=run.id, flow_run_id=flow_run_id or run.flow_run_id)
             return Claim.of(ClaimKind.OWN, run)
     if await _owner_alive(run):
         return Claim.of(ClaimKind.OWNED_ELSEWHERE, run)

@@ -153,7 +153,7 @@ async def api_key_count(request: Request) -> Response:
 
 
 async def faults(request: Request) -> Response:
-    """``POST`` queues a fault, ``DELETE`` clears them, ``GET`` lists the queued ones."""
+    """``POST`` queues a fault (``duration``: timed), ``DELETE`` clears them, ``GET`` lists them."""
     state = _admin(request)
     if request.method == "DELETE":
         state.faults.clear()
@@ -163,7 +163,7 @@ async def faults(request: Request) -> Response:
     body = await _body(request)
     if body.get("kind") not in ("status", "slow", "malformed"):
         raise ApiError(400, 'kind must be "status", "slow" or "malformed"')
-    known = Fault.__dataclass_fields__.keys()
+    known = Fault.__dataclass_fields__.keys() - {"expires_at"}
     try:
         fault = Fault(**{key: value for key, value in body.items() if key in known})
     except TypeError as exc:

@@ -57,9 +57,7 @@ async def test_api_keys_appear_in_no_log_artifact_event_or_row(
 
     texts = [record.getMessage() for record in caplog.records]
     async with get_client() as client:
-        logs = await client.read_logs(
-            log_filter=LogFilter(flow_run_id={"any_": [flow_run.id]})
-        )
+        logs = await client.read_logs(log_filter=LogFilter(flow_run_id={"any_": [flow_run.id]}))
         texts += [log.message for log in logs]
         artifacts = await client._client.post(
             "/artifacts/filter", json={"artifacts": {"flow_run_id": {"any_": [str(flow_run.id)]}}}

@@ -141,9 +141,7 @@ async def test_sweep_with_bad_credentials_alerts_once_per_partner(
     assert "auth" in json.dumps(alert).lower()
 
 
-async def test_error_then_ready_channel_gets_a_resolve_notice(
-    onboarding_env, sandbox, alert_sink
-):
+async def test_error_then_ready_channel_gets_a_resolve_notice(onboarding_env, sandbox, alert_sink):
     """A channel that failed with an error alert and later turns ready gets a resolve notice."""
     from flows.onboard import onboard_channel
     from flows.watch import watch_channels
@@ -156,7 +154,9 @@ async def test_error_then_ready_channel_gets_a_resolve_notice(
     await watch_channels()
     sandbox.set_status(channel["id"], "ready", status="ready")
     await watch_channels()
-    notices = [json.dumps(body) for body in alert_sink.received if channel["id"] in json.dumps(body)]
+    notices = [
+        json.dumps(body) for body in alert_sink.received if channel["id"] in json.dumps(body)
+    ]
     assert len(notices) == 2
     assert "resolved" in notices[1].lower()
 

@@ -1,0 +1,241 @@
+"""Start the scaled-out setup on one machine: Prefect on PostgreSQL + Redis, API and services
+processes apart, process workers, and the two deployments registered from prefect.yaml.
+
+    python -m deployments.scale.cluster            # reads deployments/scale/env.example's names
+
+The same commands, one per machine, are what deployments/README.md section 3 describes; this
+launcher runs them side by side (the scale test uses it, and it is handy for trying the setup).
+Every process logs to its own file under ``log_dir``; :meth:`Cluster.tails` shows their ends.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+
+import httpx
+
+__all__ = ["Cluster", "ClusterSpec", "main", "server_env"]
+
+REPO = Path(__file__).resolve().parents[2]
+PREFECT = [sys.executable, "-m", "prefect"]
+
+
+@dataclass
+class ClusterSpec:
+    """What to start: the databases and Redis to use, how many API processes and workers."""
+
+    prefect_db_url: str  # postgresql+asyncpg://... : Prefect's own database
+    redis_host: str = "127.0.0.1"
+    redis_port: int = 6379
+    redis_db: int = 0
+    api_ports: list[int] = field(default_factory=lambda: [4200])
+    workers: int = 2
+    pool: str = "onboarding"
+    log_dir: Path = REPO / ".onboarding" / "scale"
+    product_env: dict[str, str] = field(default_factory=dict)  # D360_*, ONBOARDING_* for workers
+    cwd: Path = REPO  # workers run the flows from here (a checkout with the package installed)
+    register: bool = True  # create the work pool and `prefect deploy --all` (prefect.yaml)
+
+    @property
+    def api_urls(self) -> list[str]:
+        """One ``PREFECT_API_URL`` per API process."""
+        return [f"http://127.0.0.1:{port}/api" for port in self.api_ports]
+
+
+def server_env(spec: ClusterSpec) -> dict[str, str]:
+    """Prefect settings shared by every server-side process: PostgreSQL, Redis messaging."""
+    return {
+        "PREFECT_SERVER_DATABASE_CONNECTION_URL": spec.prefect_db_url,
+        "PREFECT_SERVER_EVENTS_MESSAGING_BROKER": "prefect_redis.messaging",
+        "PREFECT_SERVER_EVENTS_MESSAGING_CACHE": "prefect_redis.messaging",
+        "PREFECT_SERVER_EVENTS_CAUSAL_ORDERING": "prefect_redis.ordering",
+        "PREFECT_SERVER_CONCURRENCY_LEASE_STORAGE": "prefect_redis.lease_storage",
+        "PREFECT_REDIS_MESSAGING_HOST": spec.redis_host,
+        "PREFECT_REDIS_MESSAGING_PORT": str(spec.redis_port),
+        "PREFECT_REDIS_MESSAGING_DB": str(spec.redis_db),
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        "PREFECT_SERVER_UI_ENABLED": "false",
+    }
+
+
+class Cluster:
+    """The running processes; use as a context manager (everything is stopped on exit)."""
+
+    def __init__(self, spec: ClusterSpec) -> None:
+        self.spec = spec
+        self.processes: dict[str, subprocess.Popen[bytes]] = {}
+        spec.log_dir.mkdir(parents=True, exist_ok=True)
+        # A private PREFECT_HOME: the CLI writes profiles and caches there, not in the user's.
+        self.base_env = {
+            **os.environ,
+            "PREFECT_HOME": str(spec.log_dir / "prefect-home"),
+            "PREFECT_API_URL": spec.api_urls[0],
+        }
+
+    # -- lifecycle --------------------------------------------------------------------------------
+
+    def __enter__(self) -> Cluster:
+        try:
+            self.start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    def start(self) -> None:
+        """API processes (the first migrates alone), services, work pool, deployments, workers."""
+        server = {**self.base_env, **server_env(self.spec)}
+        for index, port in enumerate(self.spec.api_ports):
+            self.spawn(
+                f"api-{index}",
+                [
+                    *PREFECT,
+                    "server",
+                    "start",
+                    "--no-services",
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    str(port),
+                ],
+                server,
+            )
+            self.wait_healthy(self.spec.api_urls[index])
+        self.spawn("services", [*PREFECT, "server", "services", "start"], server)
+        if self.spec.register:
+            self.run_cli(["work-pool", "create", self.spec.pool, "--type", "process"])
+            self.run_cli(["deploy", "--all", "--no-prompt"])
+        for index in range(self.spec.workers):
+            api = self.spec.api_urls[index % len(self.spec.api_urls)]
+            env = {**self.base_env, **self.spec.product_env, "PREFECT_API_URL": api}
+            self.spawn(
+                f"worker-{index}",
+                [*PREFECT, "worker", "start", "--pool", self.spec.pool, "--name", f"w{index}"],
+                env,
+            )
+
+    def stop(self) -> None:
+        """Stop every process this cluster started (their process groups), newest first."""
+        for _name, process in reversed(list(self.processes.items())):
+            if process.poll() is None:
+                _signal_group(process, signal.SIGTERM)
+        deadline = time.monotonic() + 20
+        for process in self.processes.values():
+            try:
+                process.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                _signal_group(process, signal.SIGKILL)
+                process.wait(timeout=10)
+
+    # -- pieces -----------------------------------------------------------------------------------
+
+    def log_path(self, name: str) -> Path:
+        """Where process ``name`` writes its output."""
+        return self.spec.log_dir / f"{name}.log"
+
+    def spawn(self, name: str, argv: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
+        """Start ``argv`` in its own process group, output to ``<log_dir>/<name>.log``."""
+        with self.log_path(name).open("ab") as log:
+            process = subprocess.Popen(
+                argv,
+                env=env,
+                cwd=self.spec.cwd,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        self.processes[name] = process
+        return process
+
+    def run_cli(self, args: list[str], *, timeout: float = 180) -> None:
+        """Run one ``prefect`` CLI command against the first API, logged; raise on failure."""
+        name = f"cli-{args[0]}"
+        with self.log_path(name).open("ab") as log:
+            result = subprocess.run(
+                [*PREFECT, *args],
+                env=self.base_env,
+                cwd=self.spec.cwd,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                timeout=timeout,
+            )
+        if result.returncode != 0:
+            raise RuntimeError(f"`prefect {' '.join(args)}` failed:\n{self.tail(name)}")
+
+    def wait_healthy(self, api_url: str, *, timeout: float = 120) -> None:
+        """Poll ``<api_url>/health`` until it answers 200; fail early if a process died."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            self.check_alive()
+            try:
+                if httpx.get(f"{api_url}/health", timeout=2).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            time.sleep(0.25)
+        raise RuntimeError(f"Prefect API {api_url} not healthy after {timeout:.0f}s")
+
+    def check_alive(self) -> None:
+        """Raise if any process of the cluster has exited."""
+        for name, process in self.processes.items():
+            if process.poll() is not None:
+                raise RuntimeError(
+                    f"{name} exited with {process.returncode}:\n{self.tail(name, lines=30)}"
+                )
+
+    def tail(self, name: str, *, lines: int = 40) -> str:
+        """The last ``lines`` lines of process ``name``'s log."""
+        path = self.log_path(name)
+        if not path.exists():
+            return "(no log)"
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+
+    def tails(self, *, lines: int = 40) -> str:
+        """The end of every log, headed by its name (print it when something went wrong)."""
+        names = sorted(path.stem for path in self.spec.log_dir.glob("*.log"))
+        return "\n".join(f"==> {name} <==\n{self.tail(name, lines=lines)}" for name in names)
+
+
+def _signal_group(process: subprocess.Popen[bytes], sig: signal.Signals) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, sig)
+
+
+def main() -> None:
+    """Start the cluster from the environment (see env.example) and keep it up until Ctrl-C."""
+    spec = ClusterSpec(
+        prefect_db_url=os.environ["PREFECT_SERVER_DATABASE_CONNECTION_URL"],
+        redis_host=os.environ.get("PREFECT_REDIS_MESSAGING_HOST", "127.0.0.1"),
+        redis_port=int(os.environ.get("PREFECT_REDIS_MESSAGING_PORT", "6379")),
+        redis_db=int(os.environ.get("PREFECT_REDIS_MESSAGING_DB", "0")),
+        api_ports=[int(port) for port in os.environ.get("SCALE_API_PORTS", "4200").split(",")],
+        workers=int(os.environ.get("SCALE_WORKERS", "2")),
+    )
+    with Cluster(spec) as cluster:
+        print(f"Prefect API: {', '.join(spec.api_urls)}; logs in {spec.log_dir}", flush=True)
+        try:
+            while True:
+                cluster.check_alive()
+                time.sleep(2)
+        except KeyboardInterrupt:
+            pass
+
+
+if __name__ == "__main__":
+    main()

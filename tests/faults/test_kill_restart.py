@@ -1,0 +1,194 @@
+"""The serving process dies (kill -9, with its flow runs) in the middle of 100 onboardings.
+
+It runs against its own Prefect server (PostgreSQL + Redis, deployments/scale/cluster.py), not
+the session's harness, because the session's shared serving process serves the same deployment
+names there and would pick up these runs.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import ExitStack
+from typing import Any
+
+import pytest
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.filters import FlowFilter, FlowFilterName
+from prefect.deployments import run_deployment
+from sqlalchemy import Engine
+from sqlmodel import select
+
+from deployments.scale.cluster import Cluster, ClusterSpec
+from onboarding.store import OnboardingRun, session_scope, upgrade
+from tasks.resources import engine_for
+from tests.e2e.helpers import wait_for
+from tests.scale.support import fresh_database, own_redis_db
+from tests.servers import free_port
+
+pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.timeout(900)]
+
+COUNT = 100
+LEASE = 45  # ONBOARDING_OWNER_LEASE: seconds without progress before a run counts as dead
+REDIS_DB = int(os.environ.get("ONBOARDING_TEST_REDIS_DB", "11")) + 1
+DEPLOYMENTS = ["onboard-channel/onboard-channel", "watch-channels/watch-channels"]
+
+
+@pytest.fixture(scope="module")
+def own_prefect(
+    postgres_admin_engine: Engine, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[Cluster, str]]:
+    """A Prefect server of this module's own (one API process, services), and a history DB."""
+    with ExitStack() as stack:
+        redis_db = stack.enter_context(own_redis_db(REDIS_DB))
+        prefect_url = stack.enter_context(
+            fresh_database(postgres_admin_engine, "prefect_faults", driver="postgresql+asyncpg")
+        )
+        history_url = stack.enter_context(fresh_database(postgres_admin_engine, "onboarding_kill"))
+        upgrade(history_url)
+        spec = ClusterSpec(
+            prefect_db_url=prefect_url,
+            redis_db=redis_db,
+            api_ports=[free_port()],
+            workers=0,
+            register=False,
+            log_dir=tmp_path_factory.mktemp("kill-logs"),
+        )
+        cluster = stack.enter_context(Cluster(spec))
+        stack.callback(lambda: engine_for(history_url).dispose())
+        yield cluster, history_url
+
+
+def _runs(history_url: str) -> list[OnboardingRun]:
+    with session_scope(engine_for(history_url)) as session:
+        return list(session.exec(select(OnboardingRun)))
+
+
+def _completed(history_url: str) -> int:
+    return sum(run.state == "completed" for run in _runs(history_url))
+
+
+def _flow_runs() -> list[Any]:
+    with get_client(sync_client=True) as client:
+        return client.read_flow_runs(
+            flow_filter=FlowFilter(name=FlowFilterName(any_=["onboard-channel"])), limit=200
+        )
+
+
+def _serve(cluster: Cluster, name: str, env: dict[str, str]) -> Any:
+    """Start `python -m deployments.serve` and wait until its deployments are registered."""
+    process = cluster.spawn(name, [sys.executable, "-m", "deployments.serve"], env)
+
+    def registered() -> bool:
+        assert process.poll() is None, cluster.tail(name)
+        with get_client(sync_client=True) as client:
+            try:
+                return all(client.read_deployment_by_name(d) for d in DEPLOYMENTS)
+            except Exception:
+                return False
+
+    wait_for(registered, timeout=90, what=f"{name} to register its deployments")
+    return process
+
+
+def _sweep() -> None:
+    flow_run = run_deployment("watch-channels/watch-channels", timeout=240)
+    assert flow_run.state is not None
+    assert flow_run.state.is_completed(), flow_run.state
+
+
+def _sweep_from_cli(env: dict[str, str]) -> None:
+    """`onboarding sweep`, as an operator would run it: it does not queue behind the backlog
+    of woken runs that the restarted serving process works through first."""
+    result = subprocess.run(
+        [sys.executable, "-m", "onboarding.cli", "sweep", "--json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+
+
+def test_killed_serving_process_loses_no_onboarding(
+    own_prefect, sandbox, sink_server, callback_receiver, monkeypatch
+):
+    """kill -9 mid-way through 100 runs, restart: all complete, each notified exactly once."""
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    cluster, history_url = own_prefect
+    api_url = cluster.spec.api_urls[0]
+    env = {
+        **cluster.base_env,
+        "PREFECT_API_URL": api_url,
+        "PREFECT_RUNNER_POLL_FREQUENCY": "1",
+        "PREFECT_LOGGING_LEVEL": "INFO",
+        "D360_HUB_URL": sandbox.api_url,
+        "D360_PARTNER_ID": sandbox.partner_id,
+        "D360_API_KEY": sandbox.api_key,
+        "ONBOARDING_DATABASE_URL": history_url,
+        "ONBOARDING_RETRY_DELAY": "0.1",
+        "ONBOARDING_SWEEP_INTERVAL": "3600",
+        "ONBOARDING_OWNER_LEASE": str(LEASE),
+        "ONBOARDING_ALERT_URLS": sink_server.url,
+        "ONBOARDING_CALLBACK_URL": callback_receiver.url,
+        "ONBOARDING_CALLBACK_SECRET": "kill-callback-secret",
+    }
+    for name in ("ONBOARDING_DATABASE_URL", "ONBOARDING_OWNER_LEASE", "PREFECT_API_URL"):
+        monkeypatch.setenv(name, env[name])
+    with temporary_settings(updates={PREFECT_API_URL: api_url}):
+        try:
+            channels = sandbox.bulk_channels(COUNT)
+            first = _serve(cluster, "serve-1", env)
+            _sweep()
+            assert {run.state for run in _runs(history_url)} == {"waiting"}
+            for channel_id in channels:
+                sandbox.set_status(channel_id, "ready", status="ready", send_webhook=False)
+            _sweep()
+
+            wait_for(lambda: _completed(history_url) >= 10, timeout=300, what="10 completions")
+            os.killpg(first.pid, signal.SIGKILL)  # the process and the flow runs it started
+            first.wait(timeout=30)
+            killed_at = time.monotonic()
+            completed_before = _completed(history_url)
+            stuck = [r for r in _flow_runs() if r.state.type.value in ("RUNNING", "PENDING")]
+            assert completed_before < COUNT, "every run finished before the kill: nothing tested"
+            assert stuck, "no run was executing at the kill: the takeover was not exercised"
+
+            _serve(cluster, "serve-2", env)
+            deadline = time.monotonic() + 600
+            while _completed(history_url) < COUNT:
+                assert time.monotonic() < deadline, f"{_completed(history_url)}/{COUNT} completed"
+                _sweep_from_cli(env)
+            recovery = time.monotonic() - killed_at
+        except BaseException:
+            print(cluster.tails(lines=60))
+            raise
+
+        # The history closes a run just before its flow run reports Completed: wait for those.
+        flow_runs = wait_for(
+            lambda: (runs := _flow_runs()) and all(r.state.is_final() for r in runs) and runs,
+            timeout=120,
+            what="the last flow runs to finish",
+        )
+    assert {run.state for run in _runs(history_url)} == {"completed"}
+    assert Counter(run.parameters["channel_id"] for run in flow_runs) == Counter(channels)
+    assert all(run.state.is_completed() for run in flow_runs)
+    assert [sandbox.api_key_count(cid) for cid in channels] == [1] * COUNT
+    notified = Counter(_channel_of(body) for body, _ in callback_receiver.calls)
+    assert notified == Counter(channels), "a channel was notified twice or never"
+    print(
+        f"\nkilled with {completed_before}/{COUNT} completed and {len(stuck)} running; "
+        f"all done {recovery:.0f}s after the kill"
+    )
+
+
+def _channel_of(body: bytes) -> str:
+    import json
+
+    return json.loads(body)["channel_id"]

@@ -1,0 +1,90 @@
+"""The watcher re-drives onboardings whose process died, and leaves live or parked ones alone."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from prefect import flow, get_client
+from prefect.states import Crashed, Running
+from sqlmodel import update
+
+from onboarding.store import OnboardingRun, session_scope, start_or_get_run
+from tasks.flow_runs import awaiting_state, revive_stalled_runs
+from tasks.resources import history_engine
+from tasks.sweep import revive_stalled
+
+ON_POSTGRESQL = pytest.mark.parametrize("test_database", ["postgresql"], indirect=True)
+
+
+@flow(name="stand-in-onboarding")
+def _stand_in() -> None:
+    """A flow whose runs stand for onboarding runs (they are never executed)."""
+
+
+async def _flow_run_in(state: object) -> str:
+    async with get_client() as client:
+        flow_run = await client.create_flow_run(_stand_in, state=state)
+    return str(flow_run.id)
+
+
+async def _state_of(flow_run_id: str) -> tuple[str, str]:
+    async with get_client() as client:
+        flow_run = await client.read_flow_run(flow_run_id)
+    return flow_run.state.type.value, flow_run.state.name
+
+
+async def test_stuck_running_and_crashed_runs_are_revived_parked_and_fresh_are_not(prefect_api):
+    """Running or Crashed since before the cut-off: made due again; parked or newer: untouched."""
+    stuck = await _flow_run_in(Running())
+    crashed = await _flow_run_in(Crashed())
+    parked = await _flow_run_in(awaiting_state(datetime.now(UTC) + timedelta(hours=1), "wait"))
+    cutoff = datetime.now(UTC)
+    fresh = await _flow_run_in(Running())  # went Running after the cut-off
+
+    revived = await revive_stalled_runs([stuck, crashed, parked, fresh], older_than=cutoff)
+
+    assert sorted(revived) == sorted([stuck, crashed])
+    assert await _state_of(stuck) == ("SCHEDULED", "Revived")
+    assert await _state_of(crashed) == ("SCHEDULED", "Revived")
+    assert (await _state_of(parked))[1] == "AwaitingChannel"
+    assert (await _state_of(fresh))[0] == "RUNNING"
+
+
+@ON_POSTGRESQL
+async def test_sweep_revives_only_onboardings_without_progress_for_the_lease(
+    onboarding_env, monkeypatch
+):
+    """An active history run untouched for the owner lease, its flow run Running: revived."""
+    monkeypatch.setenv("ONBOARDING_OWNER_LEASE", "1")
+    dead = await _flow_run_in(Running())
+    with session_scope(history_engine()) as session:
+        run, _ = start_or_get_run(
+            session,
+            partner_id=onboarding_env["D360_PARTNER_ID"],
+            channel_id="dead-channel",
+            client_id="c1",
+            trigger="schedule",
+            deadline_seconds=3600,
+            flow_run_id=dead,
+        )
+    _touch(run.id, datetime.now(UTC) + timedelta(hours=1))  # its history keeps moving
+    assert await revive_stalled.fn() == []
+
+    _touch(run.id, datetime.now(UTC) - timedelta(hours=1))  # no progress for an hour
+    deadline = time.monotonic() + 30
+    while not (revived := await revive_stalled.fn()):  # once its Running state is 1 s old
+        assert time.monotonic() < deadline, "the dead onboarding was never revived"
+        await asyncio.sleep(0.2)
+    assert revived == ["dead-channel"]
+    assert await _state_of(dead) == ("SCHEDULED", "Revived")
+    assert await revive_stalled.fn() == []  # now due, not stuck: left to the runner
+
+
+def _touch(run_id: int | None, when: datetime) -> None:
+    with session_scope(history_engine()) as session:
+        session.exec(
+            update(OnboardingRun).where(OnboardingRun.id == run_id).values(updated_at=when)
+        )

@@ -1,0 +1,119 @@
+"""The scaled-out setup at small size: 50 onboardings through two workers, none twice, none lost."""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from typing import Any
+
+import pytest
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.filters import FlowFilter, FlowFilterName
+from prefect.deployments import run_deployment
+from pydantic import SecretStr
+from sqlmodel import select
+
+from onboarding.receiver import create_app
+from onboarding.store import InboundEvent, OnboardingRun, session_scope
+from tasks.resources import engine_for
+from tests.servers import serve_in_thread
+
+pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.timeout(900)]
+
+SWEPT = 40  # channels whose webhooks are lost: only the sweep finds them
+HOOKED = 10  # channels whose webhooks reach the receiver
+TOKEN = "scale-webhook-token"
+
+
+def _runs(history_url: str) -> list[OnboardingRun]:
+    with session_scope(engine_for(history_url)) as session:
+        return list(session.exec(select(OnboardingRun)))
+
+
+def _inbox(history_url: str) -> list[InboundEvent]:
+    with session_scope(engine_for(history_url)) as session:
+        return list(session.exec(select(InboundEvent)))
+
+
+def _sweep() -> str:
+    """Run the watcher deployment once on a worker; a scheduled sweep in flight cancels ours."""
+    flow_run = run_deployment("watch-channels/watch-channels", timeout=240)
+    assert flow_run.state is not None
+    assert flow_run.state.is_completed() or flow_run.state.is_cancelled(), flow_run.state
+    return flow_run.state.name
+
+
+def _sweep_until(done: Any, *, timeout: float, what: str) -> None:
+    """Sweep, again and again, until ``done()``; fail after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not done():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        _sweep()
+
+
+def _onboarding_flow_runs() -> list[Any]:
+    with get_client(sync_client=True) as client:
+        return client.read_flow_runs(
+            flow_filter=FlowFilter(name=FlowFilterName(any_=["onboard-channel"])), limit=200
+        )
+
+
+def test_fifty_onboardings_on_workers_complete_once_each(on_cluster, sandbox, callback_receiver):
+    """50 onboardings (40 found by the sweep, 10 by webhook) complete on two workers, once each."""
+    history = on_cluster.history_url
+    app = create_app(
+        engine=engine_for(history),
+        token=SecretStr(TOKEN),
+        handoff=__import__("tasks.intake", fromlist=["dispatch_event"]).dispatch_event,
+    )
+    with serve_in_thread(app) as receiver:
+        sandbox.set_webhook_url(f"{receiver}/hooks/360dialog/{TOKEN}")
+        swept = sandbox.bulk_channels(SWEPT, send_webhook=False)
+        hooked = [sandbox.create_channel(send_webhook=True)["id"] for _ in range(HOOKED)]
+        channels = swept + hooked
+        started = time.monotonic()
+
+        _sweep_until(
+            lambda: len(_runs(history)) == len(channels),
+            timeout=240,
+            what="every channel to get an onboarding",
+        )
+        for channel_id in swept:
+            sandbox.set_status(channel_id, "ready", status="ready", send_webhook=False)
+        for channel_id in hooked:
+            sandbox.set_status(channel_id, "ready", status="ready")
+        _sweep_until(
+            lambda: all(run.state == "completed" for run in _runs(history)),
+            timeout=420,
+            what="every onboarding to complete",
+        )
+        elapsed = time.monotonic() - started
+
+    runs = _runs(history)
+    assert sorted(run.channel_id for run in runs) == sorted(channels)
+    assert {run.state for run in runs} == {"completed"}
+    assert {run.trigger for run in runs if run.channel_id in hooked} == {"webhook"}
+
+    flow_runs = _onboarding_flow_runs()
+    per_channel = Counter(flow_run.parameters["channel_id"] for flow_run in flow_runs)
+    assert per_channel == Counter(channels), "a channel got more or fewer than one flow run"
+    assert all(flow_run.state.is_completed() for flow_run in flow_runs)
+    names = Counter(flow_run.name for flow_run in flow_runs)
+    assert len(names) == len(channels)
+    assert set(names.values()) == {1}
+
+    assert [sandbox.api_key_count(cid) for cid in channels] == [1] * len(channels)
+    assert len(callback_receiver.calls) == len(channels)
+
+    inbox = _inbox(history)
+    stored = {(e.event_type, e.channel_id) for e in inbox} | {
+        (e.event_type, e.client_id) for e in inbox
+    }
+    delivered = {
+        (d["event"], d["object_id"]) for d in sandbox.webhooks() if d["status_code"] == 202
+    }
+    assert delivered <= stored, "a webhook the receiver answered is missing from the inbox"
+    assert {event.outcome for event in inbox} <= {"handled", "ignored"}
+    created = {event.channel_id for event in inbox if event.event_type == "channel_created"}
+    assert created == set(hooked)
+    print(f"\n50 onboardings on 2 workers / 2 API processes: {elapsed:.0f}s")
