@@ -42,7 +42,7 @@ def envelope(event: str = "channel_created", **data: Any) -> bytes:
     return json.dumps({"event": event, "data": data}).encode()
 
 
-def wait_until(probe: Callable[[], T | None], *, timeout: float = 10.0, what: str = "it") -> T:
+def wait_until(probe: Callable[[], T | None], *, timeout: float = 60.0, what: str = "it") -> T:
     """Poll ``probe`` until it returns something truthy; fail after ``timeout`` seconds."""
     deadline = time.monotonic() + timeout
     while True:
