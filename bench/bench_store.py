@@ -17,22 +17,19 @@ from __future__ import annotations
 
 import argparse
 import cProfile
-import os
 import pstats
-import secrets
 import statistics
 import sys
-import tempfile
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TypeVar
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from sqlalchemy import Engine, make_url
+from _common import postgres_database, sqlite_database
+from sqlalchemy import Engine
 from sqlmodel import SQLModel
 
 from onboarding.store import (
@@ -41,40 +38,12 @@ from onboarding.store import (
     make_engine,
     record_transitions,
     session_scope,
-    upgrade,
     upsert_snapshots,
 )
 
 DEFAULT_POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 T0 = datetime(2025, 1, 1, tzinfo=UTC)
 T = TypeVar("T")
-
-
-@contextmanager
-def sqlite_database() -> Iterator[str]:
-    """A migrated SQLite file in a temporary directory."""
-    with tempfile.TemporaryDirectory() as tmp:
-        url = f"sqlite:///{Path(tmp) / 'bench.db'}"
-        upgrade(url)
-        yield url
-
-
-@contextmanager
-def postgres_database() -> Iterator[str]:
-    """A fresh, migrated PostgreSQL database, dropped at the end."""
-    base = os.environ.get("ONBOARDING_TEST_POSTGRES_URL", DEFAULT_POSTGRES_URL)
-    admin = make_engine(base, isolation_level="AUTOCOMMIT")
-    name = f"onboarding_bench_{secrets.token_hex(4)}"
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    url = make_url(base).set(database=name).render_as_string(hide_password=False)
-    try:
-        upgrade(url)
-        yield url
-    finally:
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.dispose()
 
 
 def snapshots(n: int, changed: int = 0) -> list[SnapshotIn]:
