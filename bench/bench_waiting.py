@@ -248,7 +248,7 @@ def run_bench(args, env, procs, serve, history, sandbox_port) -> None:
     from sqlmodel import select
 
     from flows.watch import watch_channels
-    from onboarding.store import OnboardingRun, make_engine, session_scope
+    from onboarding.store import OnboardingRun, StatusObservation, make_engine, session_scope
 
     control = httpx.Client(
         base_url=f"http://127.0.0.1:{sandbox_port}/sandbox",
@@ -311,7 +311,15 @@ def run_bench(args, env, procs, serve, history, sandbox_port) -> None:
     total_s = time.monotonic() - t_flip
     with session_scope(engine) as session:
         runs = session.exec(select(OnboardingRun).where(OnboardingRun.channel_id.in_(ids))).all()  # type: ignore[attr-defined]
-    seen = [r.settled_at.timestamp() - flipped[r.channel_id] for r in runs if r.settled_at]
+        first_ready = dict(
+            session.exec(
+                select(StatusObservation.channel_id, func.min(StatusObservation.observed_at))
+                .where(StatusObservation.availability_status == "ready")
+                .group_by(StatusObservation.channel_id)
+            ).all()
+        )
+    # The sweep's (or the run's) first observation of ready, not the run's settled_at.
+    seen = [at.timestamp() - flipped[cid] for cid, at in first_ready.items() if cid in flipped]
     finished = [r.finished_at.timestamp() - flipped[r.channel_id] for r in runs if r.finished_at]
     starts = process_starts([r.flow_run_id for r in runs if r.flow_run_id])
     print(
