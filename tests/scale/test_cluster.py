@@ -61,11 +61,17 @@ def _onboarding_flow_runs() -> list[Any]:
 def test_twenty_onboardings_on_workers_complete_once_each(on_cluster, sandbox, callback_receiver):
     """20 onboardings (16 found by the sweep, 4 by webhook) complete on two workers, once each."""
     history = on_cluster.history_url
-    app = create_app(
-        engine=engine_for(history),
-        token=SecretStr(TOKEN),
-        handoff=__import__("tasks.intake", fromlist=["dispatch_event"]).dispatch_event,
-    )
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    from tasks.intake import dispatch_event
+
+    async def handoff(event: Any) -> str:
+        # The receiver runs in uvicorn's thread, which does not see this test's temporary
+        # Prefect settings: point its handoff at the cluster explicitly.
+        with temporary_settings(updates={PREFECT_API_URL: on_cluster.api_url}):
+            return await dispatch_event(event)
+
+    app = create_app(engine=engine_for(history), token=SecretStr(TOKEN), handoff=handoff)
     with serve_in_thread(app) as receiver:
         sandbox.set_webhook_url(f"{receiver}/hooks/360dialog/{TOKEN}")
         swept = sandbox.bulk_channels(SWEPT, send_webhook=False)
