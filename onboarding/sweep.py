@@ -27,6 +27,7 @@ __all__ = [
     "ActiveRun",
     "SweepPlan",
     "SweepRead",
+    "modified_at",
     "plan_sweep",
     "read_partner_channels",
 ]
@@ -42,7 +43,8 @@ class SweepRead:
     missing: list[str] = field(default_factory=list)
 
 
-def _modified(channel: Channel) -> datetime | None:
+def modified_at(channel: Channel) -> datetime | None:
+    """The channel's ``modified_at`` as a datetime (None when missing or unreadable)."""
     if not channel.modified_at:
         return None
     try:
@@ -89,7 +91,7 @@ async def _find_in_ready_list(
             missing.pop(channel.id)
             if not missing:
                 return
-        modified = _modified(channel)
+        modified = modified_at(channel)
         if cutoff is not None and modified is not None and modified < cutoff:
             return  # older than any change we are looking for
 

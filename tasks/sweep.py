@@ -27,7 +27,14 @@ from onboarding.store import (
     unsettled_snapshots,
     upsert_snapshots,
 )
-from onboarding.sweep import ActiveRun, SweepPlan, SweepRead, plan_sweep, read_partner_channels
+from onboarding.sweep import (
+    ActiveRun,
+    SweepPlan,
+    SweepRead,
+    modified_at,
+    plan_sweep,
+    read_partner_channels,
+)
 from onboarding.timeline import format_duration
 from tasks.alerting import alert_service
 from tasks.channels import retry_if_transient
@@ -93,12 +100,6 @@ async def read_channels() -> SweepRead:
 
 
 def _snapshot(channel: Channel) -> SnapshotIn:
-    modified = None
-    if channel.modified_at:
-        try:
-            modified = datetime.fromisoformat(channel.modified_at)
-        except ValueError:
-            modified = None
     return SnapshotIn(
         channel_id=channel.id,
         client_id=channel.client_id,
@@ -106,7 +107,7 @@ def _snapshot(channel: Channel) -> SnapshotIn:
         status=channel.status,
         phone_number=channel.phone_number,
         client_name=channel.client_name,
-        modified_at=modified,
+        modified_at=modified_at(channel),
     )
 
 
