@@ -11,9 +11,12 @@ sandbox, and the history (SQLite file or PostgreSQL database). Then:
    and until every one has its parked onboarding flow run (visible in the UI, holding no process);
 2. **waiting**: with the N runs parked, sample for ``--idle`` seconds: processes of the product,
    their total RSS, the Prefect server's CPU (% of one core);
-3. **settling**: all N turn ``ready`` at once; sweeps every ``--sweep-every`` s wake their runs;
-   per channel, latency from the flip to the history recording ``ready`` and to the run finishing
-   (p50/p95), total time until all N completed, and flow-run process starts per onboarding.
+3. **detection**: with all N waiting, ``--detect-sample`` of them turn ``ready`` one at a time at
+   random moments over ``--detect-window`` s, while sweeps run every ``--sweep-every`` s (start to
+   start): latency from each flip to the history recording ``ready`` and to the run finishing
+   (p50/p95), without a queue of runs waiting for a process slot;
+4. **settling**: all the others turn ``ready`` at once: the same latencies, the time until all
+   completed, where the CPU went, and flow-run process starts per onboarding (all N).
 
 Figures are printed; nothing here passes or fails.
 """
@@ -22,7 +25,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import concurrent.futures
 import os
+import random
 import secrets
 import signal
 import socket
@@ -30,6 +35,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -115,7 +121,7 @@ def cpu_seconds(pids: list[int]) -> float:
     for pid in pids:
         try:
             fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-            total += int(fields[11]) + int(fields[12])
+            total += sum(int(field) for field in fields[11:15])  # + reaped children
         except (OSError, IndexError, ValueError):
             pass
     return total / ticks
@@ -134,6 +140,12 @@ def main() -> None:
     parser.add_argument("--idle", type=float, default=60.0)
     parser.add_argument("--max-running", type=int, default=4)
     parser.add_argument("--skip-settling", action="store_true")
+    parser.add_argument(
+        "--detect-sample", type=int, default=60, help="channels turned ready one at a time"
+    )
+    parser.add_argument(
+        "--detect-window", type=float, default=240.0, help="seconds the sample's flips span"
+    )
     args = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="bench-waiting-"))
@@ -248,7 +260,7 @@ def run_bench(args, env, procs, serve, history, sandbox_port) -> None:
     from sqlmodel import select
 
     from flows.watch import watch_channels
-    from onboarding.store import OnboardingRun, StatusObservation, make_engine, session_scope
+    from onboarding.store import OnboardingRun, make_engine, session_scope
 
     control = httpx.Client(
         base_url=f"http://127.0.0.1:{sandbox_port}/sandbox",
@@ -263,22 +275,29 @@ def run_bench(args, env, procs, serve, history, sandbox_port) -> None:
 
     n = args.n
     ids = control.post("/channels/bulk", json={"count": n, "send_webhook": False}).json()["ids"]
-    print(f"== backend {args.backend}, N = {n} setting_up channels, webhooks lost")
+    print(f"== backend {args.backend}, N = {n:,} setting_up channels, webhooks lost", flush=True)
 
+    tracked_at = watch_count(lambda: count(OnboardingRun.channel_id.in_(ids)), n)  # type: ignore[attr-defined]
     t0 = time.monotonic()
     summary = asyncio.run(watch_channels())
     sweep_s = time.monotonic() - t0
-    tracked = count(OnboardingRun.channel_id.in_(ids))  # type: ignore[attr-defined]
     parked = count(OnboardingRun.flow_run_id.is_not(None))  # type: ignore[union-attr]
+    tracked_s = tracked_at.result(timeout=5) - t0 if tracked_at.done() else float("nan")
     print(
-        f"backlog sweep: {sweep_s:.1f} s wall; {tracked} history rows, {parked} parked runs "
-        f"({len(summary.started)} started by this sweep)"
+        f"backlog sweep: {sweep_s:.1f} s wall; all {n:,} tracked in the history {tracked_s:.1f} s "
+        f"into it; {parked:,} parked runs ({len(summary.started):,} started by this sweep, "
+        f"{len(summary.started) / sweep_s:.1f} runs/s)",
+        flush=True,
     )
     while parked < n:
         asyncio.run(watch_channels())
         parked = count(OnboardingRun.flow_run_id.is_not(None))  # type: ignore[union-attr]
     backlog_s = time.monotonic() - t0
-    print(f"all {n} onboardings tracked and parked after {backlog_s:.1f} s")
+    print(
+        f"all {n:,} onboardings tracked and parked after {backlog_s:.1f} s; "
+        f"Prefect lists {awaiting_runs():,} runs AwaitingChannel",
+        flush=True,
+    )
 
     server_pids = proc_tree(procs["prefect"].pid)
     product_pids = [p for proc in procs.values() for p in proc_tree(proc.pid)]
@@ -289,56 +308,163 @@ def run_bench(args, env, procs, serve, history, sandbox_port) -> None:
     print(
         f"waiting: {flow_processes} flow-run processes, product RSS {rss_mb(product_pids):.0f} MB "
         f"({len(product_pids)} processes), Prefect server CPU {server_cpu:.1f}% of one core "
-        f"over {args.idle:.0f} s idle"
+        f"over {args.idle:.0f} s idle",
+        flush=True,
     )
     if args.skip_settling:
         return
 
-    flipped: dict[str, float] = {}
-    for cid in ids:
+    def flip(cid: str) -> None:
         control.post(
             f"/channels/{cid}/status", json={"availability_status": "ready", "status": "ready"}
         )
         flipped[cid] = time.time()
+
+    def completed(channel_ids: list[str]) -> int:
+        return count(
+            OnboardingRun.state == "completed",
+            OnboardingRun.channel_id.in_(channel_ids),  # type: ignore[attr-defined]
+        )
+
+    flipped: dict[str, float] = {}
+    sweeper = Sweeper(args.sweep_every, watch_channels)
+
+    # Detection: a sample turns ready one at a time, at random moments, while sweeps run on
+    # their cadence: latency without a queue of runs waiting for a process slot.
+    sample = ids[: args.detect_sample]
+    rng = random.Random(7)
+    t_start = time.monotonic()
+    flips = sorted(t_start + rng.uniform(0, args.detect_window) for _ in sample)
+    for cid, at in zip(sample, flips, strict=True):
+        sweeper.run_until(at)
+        flip(cid)
+    while completed(sample) < len(sample):
+        sweeper.run_until(time.monotonic() + args.sweep_every)
+    if sample:
+        report("detection", sample, flipped, engine, args, time.monotonic() - t_start)
+
+    # Settling: all the others turn ready at once.
+    rest = ids[args.detect_sample :]
+    serve_cpu0, server_cpu0 = cpu_seconds(proc_tree(serve.pid)), cpu_seconds(server_pids)
+    sweeper.own_cpu = 0.0
+    for cid in rest:
+        flip(cid)
     t_flip = time.monotonic()
     done = 0
-    while done < n:
-        asyncio.run(watch_channels())
-        done = count(OnboardingRun.state == "completed")
-        print(f"  +{time.monotonic() - t_flip:6.0f} s: {done}/{n} completed", flush=True)
-        if done < n:
-            time.sleep(args.sweep_every)
+    while done < len(rest):
+        sweeper.run_until(time.monotonic() + args.sweep_every)
+        done = completed(rest)
+        print(
+            f"  +{time.monotonic() - t_flip:6.0f} s: {done:,}/{len(rest):,} completed", flush=True
+        )
     total_s = time.monotonic() - t_flip
+    report("settling", rest, flipped, engine, args, total_s)
+    serve_cpu = cpu_seconds(proc_tree(serve.pid)) - serve_cpu0
+    server_cpu_s = cpu_seconds(server_pids) - server_cpu0
+    print(
+        f"  CPU-s while settling: flow-run processes + runner {serve_cpu:.0f} "
+        f"({serve_cpu / len(rest):.2f} per onboarding), Prefect server {server_cpu_s:.0f}, "
+        f"sweeps {sweeper.own_cpu:.0f}; wall {total_s:.0f} s on {os.cpu_count()} CPUs"
+    )
     with session_scope(engine) as session:
         runs = session.exec(select(OnboardingRun).where(OnboardingRun.channel_id.in_(ids))).all()  # type: ignore[attr-defined]
+    starts = process_starts([r.flow_run_id for r in runs if r.flow_run_id])
+    print(
+        f"flow-run process starts per onboarding (all {n:,}): max {max(starts)}, "
+        f"mean {statistics.mean(starts):.2f} (a start = one Running state)"
+    )
+    print(f"  at {datetime.now(UTC):%Y-%m-%d %H:%M} UTC")
+
+
+class Sweeper:
+    """Runs the watcher's sweep in this process every ``every`` seconds, start to start."""
+
+    def __init__(self, every: float, sweep) -> None:
+        self.every, self.sweep = every, sweep
+        self.next_at = time.monotonic()
+        self.own_cpu = 0.0
+
+    def run_until(self, moment: float) -> None:
+        """Sweep whenever one is due before ``moment``; return at ``moment``."""
+        while self.next_at <= moment:
+            time.sleep(max(0.0, self.next_at - time.monotonic()))
+            cpu = time.process_time()
+            asyncio.run(self.sweep())
+            self.own_cpu += time.process_time() - cpu
+            self.next_at += self.every
+            if self.next_at < time.monotonic():  # a sweep longer than the interval
+                self.next_at = time.monotonic()
+        time.sleep(max(0.0, moment - time.monotonic()))
+
+
+def report(phase: str, channel_ids, flipped, engine, args, wall: float) -> None:
+    """Print latency from each flip to the history seeing ``ready`` and to the run finishing."""
+    from sqlalchemy import func
+    from sqlmodel import select
+
+    from onboarding.store import OnboardingRun, StatusObservation, session_scope
+
+    with session_scope(engine) as session:
+        runs = session.exec(
+            select(OnboardingRun).where(OnboardingRun.channel_id.in_(channel_ids))  # type: ignore[attr-defined]
+        ).all()
         first_ready = dict(
             session.exec(
                 select(StatusObservation.channel_id, func.min(StatusObservation.observed_at))
                 .where(StatusObservation.availability_status == "ready")
+                .where(StatusObservation.channel_id.in_(channel_ids))  # type: ignore[attr-defined]
                 .group_by(StatusObservation.channel_id)
             ).all()
         )
-    # The sweep's (or the run's) first observation of ready, not the run's settled_at.
-    seen = [at.timestamp() - flipped[cid] for cid, at in first_ready.items() if cid in flipped]
+    # The sweep's first observation of ready, not the run's settled_at.
+    seen = [at.timestamp() - flipped[cid] for cid, at in first_ready.items()]
     finished = [r.finished_at.timestamp() - flipped[r.channel_id] for r in runs if r.finished_at]
-    starts = process_starts([r.flow_run_id for r in runs if r.flow_run_id])
     print(
-        f"settling: all {n} completed {total_s:.0f} s after the flip "
+        f"{phase}: {len(channel_ids):,} channels turned ready, all completed after {wall:.0f} s "
         f"(sweep every {args.sweep_every:.0f} s)"
     )
     print(
-        f"  flip -> history sees ready: p50 {statistics.median(seen):.1f} s, "
-        f"p95 {pct(seen, 0.95):.1f} s"
+        f"  flip -> history records ready: p50 {statistics.median(seen):6.1f} s, "
+        f"p95 {pct(seen, 0.95):6.1f} s, max {max(seen):6.1f} s"
     )
     print(
-        f"  flip -> run finished:       p50 {statistics.median(finished):.1f} s, "
-        f"p95 {pct(finished, 0.95):.1f} s"
+        f"  flip -> run finished:          p50 {statistics.median(finished):6.1f} s, "
+        f"p95 {pct(finished, 0.95):6.1f} s, max {max(finished):6.1f} s",
+        flush=True,
     )
-    print(
-        f"  flow-run process starts per onboarding: max {max(starts)}, "
-        f"mean {statistics.mean(starts):.2f} (a start = one Running state)"
+
+
+def watch_count(read, target: int) -> concurrent.futures.Future[float]:
+    """A future for the monotonic time at which ``read()`` first reaches ``target`` (polled)."""
+    done: concurrent.futures.Future[float] = concurrent.futures.Future()
+
+    def poll() -> None:
+        deadline = time.monotonic() + 3600
+        while time.monotonic() < deadline:
+            if read() >= target:
+                done.set_result(time.monotonic())
+                return
+            time.sleep(0.2)
+
+    threading.Thread(target=poll, daemon=True).start()
+    return done
+
+
+def awaiting_runs() -> int:
+    """Flow runs Prefect holds as parked onboardings (what the UI lists as AwaitingChannel)."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import (
+        FlowRunFilter,
+        FlowRunFilterState,
+        FlowRunFilterStateName,
     )
-    print(f"  at {datetime.now(UTC):%Y-%m-%d %H:%M} UTC")
+
+    with get_client(sync_client=True) as client:
+        return client.count_flow_runs(
+            flow_run_filter=FlowRunFilter(
+                state=FlowRunFilterState(name=FlowRunFilterStateName(any_=["AwaitingChannel"]))
+            )
+        )
 
 
 def process_starts(flow_run_ids: list[str]) -> list[int]:

@@ -18,12 +18,14 @@ in the future cost nothing. So a waiting onboarding is a flow run in a ``Schedul
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
 from prefect import get_client
+from prefect.client.orchestration import PrefectClient
 from prefect.client.schemas.filters import (
     FlowRunFilter,
     FlowRunFilterId,
@@ -117,10 +119,17 @@ async def create_waiting_run(
     idempotency_key: str,
     message: str = "waiting for the channel to leave setting_up",
     wake_now: bool = False,
+    client: PrefectClient | None = None,
 ) -> FlowRun:
-    """Create an onboarding run already parked (or due now), de-duplicated by its key."""
+    """Create an onboarding run already parked (or due now), de-duplicated by its key.
+
+    Pass ``client`` when creating many: one client's pooled connections create runs about three
+    times faster than a client per run on a PostgreSQL-backed server (bench/bench_waiting.py).
+    """
     state = Scheduled(scheduled_time=datetime.now(UTC)) if wake_now else None
-    async with get_client() as client:
+    async with contextlib.AsyncExitStack() as stack:
+        if client is None:
+            client = await stack.enter_async_context(get_client())
         return await client.create_flow_run_from_deployment(
             deployment_id,
             parameters=parameters,
@@ -132,26 +141,45 @@ async def create_waiting_run(
 
 
 async def wake_runs(flow_run_ids: Iterable[UUID | str], *, concurrency: int = 8) -> list[str]:
-    """Make parked runs due now; returns the ids that were parked and are now woken."""
+    """Make parked runs due now; returns the ids that were parked and are now woken.
+
+    The runs are read 200 per request and only the parked ones get a state change, so waking a
+    thousand runs costs a thousand state writes, not two thousand calls.
+    """
+    ids = _uuids(flow_run_ids)
     woken: list[str] = []
     gate = asyncio.Semaphore(concurrency)
 
-    async def wake(client: Any, flow_run_id: UUID | str) -> None:
+    async def wake(client: PrefectClient, flow_run_id: UUID) -> None:
         async with gate:
-            try:
-                flow_run = await client.read_flow_run(flow_run_id)
-            except ObjectNotFound:
-                return
-            if not is_parked(flow_run):
-                return
             await client.set_flow_run_state(
                 flow_run_id, Scheduled(scheduled_time=datetime.now(UTC)), force=True
             )
             woken.append(str(flow_run_id))
 
     async with get_client() as client:
-        await asyncio.gather(*(wake(client, run_id) for run_id in flow_run_ids))
+        for start in range(0, len(ids), 200):
+            batch = await client.read_flow_runs(
+                flow_run_filter=FlowRunFilter(
+                    id=FlowRunFilterId(any_=ids[start : start + 200]),
+                    state=FlowRunFilterState(
+                        type=FlowRunFilterStateType(any_=[StateType.SCHEDULED])
+                    ),
+                )
+            )
+            await asyncio.gather(*(wake(client, run.id) for run in batch if is_parked(run)))
     return woken
+
+
+def _uuids(flow_run_ids: Iterable[UUID | str]) -> list[UUID]:
+    """The ids as UUIDs, skipping any that is not one (nothing to wake or revive there)."""
+    ids: list[UUID] = []
+    for run_id in flow_run_ids:
+        try:
+            ids.append(run_id if isinstance(run_id, UUID) else UUID(str(run_id)))
+        except ValueError:
+            continue
+    return ids
 
 
 STALLED_TYPES = [StateType.PENDING, StateType.RUNNING, StateType.CRASHED]
@@ -169,7 +197,7 @@ async def revive_stalled_runs(
     now, which frees its slot): it claims its history run again and carries on from the steps
     recorded as done. Returns the ids rescheduled.
     """
-    ids = [UUID(str(run_id)) for run_id in flow_run_ids]
+    ids = _uuids(flow_run_ids)
     revived: list[str] = []
     async with get_client() as client:
         for start in range(0, len(ids), 200):

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from uuid import UUID
 
 from prefect import get_client
+from prefect.client.orchestration import PrefectClient
 from prefect.exceptions import ObjectNotFound
 
 from onboarding.receiver.events import HandoffEvent
@@ -153,7 +154,7 @@ async def _create_flow_runs(
     partner = partner_id()
     gate = asyncio.Semaphore(concurrency)
 
-    async def create(run: OnboardingRun) -> tuple[OnboardingRun, str]:
+    async def create(client: PrefectClient, run: OnboardingRun) -> tuple[OnboardingRun, str]:
         async with gate:
             flow_run = await create_waiting_run(
                 deployment_id=deployment_id,
@@ -167,10 +168,12 @@ async def _create_flow_runs(
                 until=run.deadline_at,
                 idempotency_key=f"onboard-{run.channel_id}-run{run.id}",
                 wake_now=wake_now,
+                client=client,
             )
         return run, str(flow_run.id)
 
-    return list(await asyncio.gather(*(create(run) for run in runs)))
+    async with get_client() as client:
+        return list(await asyncio.gather(*(create(client, run) for run in runs)))
 
 
 async def wake_onboarding(channel_id: str) -> str | None:

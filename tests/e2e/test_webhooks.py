@@ -81,6 +81,10 @@ def test_channel_error_alerts_once_and_fails_the_run(deployed, sandbox, alert_si
         lambda: history_runs(deployed.db_url, channel["id"])[0].state == "waiting",
         what="the run to be parked",
     )
+    wait_for(
+        lambda: sandbox.channel(channel["id"])["availability_status"] == "error",
+        what="the channel to turn error",
+    )
     sweep_now()  # no webhook for errors: the watcher notices and wakes the run
     wait_for(
         lambda: flow_runs_named(name)[0].state.is_failed(), what="the run to fail", timeout=120
