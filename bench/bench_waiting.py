@@ -148,6 +148,7 @@ def main() -> None:
     )
     args = parser.parse_args()
 
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # clean up on kill too
     work = Path(tempfile.mkdtemp(prefix="bench-waiting-"))
     tag = secrets.token_hex(4)
     api_port, sandbox_port = free_port(), free_port()

@@ -17,6 +17,7 @@ from tasks.sweep import (
     SweepSummary,
     alert_overdue,
     announce_transitions,
+    close_orphaned,
     count_by_status,
     plan_next_steps,
     publish_overview,
@@ -59,6 +60,7 @@ async def watch_channels() -> SweepSummary:
     offline = started.prefect_note is not None
     woken = await wake_onboardings(plan.wake + plan.overdue, dry_run=offline)
     revived = [] if offline else await revive_stalled()
+    closed = [] if offline else await close_orphaned()
     overdue = await alert_overdue(plan.overdue)
     await progress.done("woken")
     replayed = await replay_inbox()
@@ -73,6 +75,7 @@ async def watch_channels() -> SweepSummary:
         would_start=started.would_start,
         woken=woken.woken,
         revived=revived,
+        closed=closed,
         would_wake=woken.would_wake,
         overdue=overdue,
         missing=seen.missing,

@@ -136,6 +136,12 @@ class Settings(BaseSettings):
     max_running: int = Field(
         8, ge=1, description="Onboarding flow runs executing at once (waiting ones hold none)."
     )
+    wake_limit: int = Field(
+        50,
+        ge=1,
+        description="Onboarding runs due or executing at once: when more channels settle, the "
+        "watcher wakes the rest as these finish. Raise it with the number of workers.",
+    )
     prefect_port: int = Field(4200, description="Port of the local Prefect server `up` starts.")
     receiver_host: str = Field("127.0.0.1", description="Address the webhook receiver binds.")
     receiver_port: int = Field(8080, description="Port the webhook receiver listens on.")

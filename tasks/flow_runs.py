@@ -30,14 +30,18 @@ from prefect.client.schemas.filters import (
     FlowRunFilter,
     FlowRunFilterId,
     FlowRunFilterState,
+    FlowRunFilterStateName,
     FlowRunFilterStateType,
+    FlowRunFilterTags,
 )
 from prefect.client.schemas.objects import FlowRun, StateType
 from prefect.exceptions import ObjectNotFound, Pause
-from prefect.states import Scheduled
+from prefect.states import Completed, Failed, Scheduled
 
 __all__ = [
     "AWAITING_CHANNEL",
+    "close_orphaned_runs",
+    "count_in_flight",
     "create_waiting_run",
     "current_flow_run",
     "is_parked",
@@ -45,6 +49,7 @@ __all__ = [
     "owner_state",
     "park_current_run",
     "revive_stalled_runs",
+    "stalled_flow_runs",
     "wake_runs",
 ]
 
@@ -140,11 +145,13 @@ async def create_waiting_run(
         )
 
 
-async def wake_runs(flow_run_ids: Iterable[UUID | str], *, concurrency: int = 8) -> list[str]:
-    """Make parked runs due now; returns the ids that were parked and are now woken.
+async def wake_runs(
+    flow_run_ids: Iterable[UUID | str], *, limit: int | None = None, concurrency: int = 8
+) -> list[str]:
+    """Make parked runs due now, at most ``limit`` of them, in the order given.
 
-    The runs are read 200 per request and only the parked ones get a state change, so waking a
-    thousand runs costs a thousand state writes, not two thousand calls.
+    Returns the ids woken. The runs are read 200 per request and only the parked ones get a
+    state change, so waking a thousand runs costs a thousand state writes, not two thousand calls.
     """
     ids = _uuids(flow_run_ids)
     woken: list[str] = []
@@ -158,7 +165,10 @@ async def wake_runs(flow_run_ids: Iterable[UUID | str], *, concurrency: int = 8)
             woken.append(str(flow_run_id))
 
     async with get_client() as client:
+        parked: list[UUID] = []
         for start in range(0, len(ids), 200):
+            if limit is not None and len(parked) >= limit:
+                break
             batch = await client.read_flow_runs(
                 flow_run_filter=FlowRunFilter(
                     id=FlowRunFilterId(any_=ids[start : start + 200]),
@@ -167,8 +177,26 @@ async def wake_runs(flow_run_ids: Iterable[UUID | str], *, concurrency: int = 8)
                     ),
                 )
             )
-            await asyncio.gather(*(wake(client, run.id) for run in batch if is_parked(run)))
+            order = {run_id: i for i, run_id in enumerate(ids[start : start + 200])}
+            parked += sorted((run.id for run in batch if is_parked(run)), key=order.__getitem__)
+        await asyncio.gather(*(wake(client, run_id) for run_id in parked[:limit]))
     return woken
+
+
+async def count_in_flight(tags: Iterable[str]) -> int:
+    """Runs tagged with all of ``tags`` that are due now or executing (not parked, not final)."""
+    async with get_client() as client:
+        return await client.count_flow_runs(
+            flow_run_filter=FlowRunFilter(
+                tags=FlowRunFilterTags(all_=list(tags)),
+                state=FlowRunFilterState(
+                    type=FlowRunFilterStateType(
+                        any_=[StateType.SCHEDULED, StateType.PENDING, StateType.RUNNING]
+                    ),
+                    name=FlowRunFilterStateName(not_any_=[AWAITING_CHANNEL]),
+                ),
+            )
+        )
 
 
 def _uuids(flow_run_ids: Iterable[UUID | str]) -> list[UUID]:
@@ -218,3 +246,41 @@ async def revive_stalled_runs(
                 )
                 revived.append(str(flow_run.id))
     return revived
+
+
+async def stalled_flow_runs(tags: Iterable[str], *, older_than: datetime) -> list[str]:
+    """Ids of runs tagged with all of ``tags``, ``Pending``/``Running`` since before ``older_than``.
+
+    At most 200 per call: the watcher calls this every sweep, so a larger backlog drains over a
+    few sweeps.
+    """
+    async with get_client() as client:
+        flow_runs = await client.read_flow_runs(
+            flow_run_filter=FlowRunFilter(
+                tags=FlowRunFilterTags(all_=list(tags)),
+                state=FlowRunFilterState(
+                    type=FlowRunFilterStateType(any_=[StateType.PENDING, StateType.RUNNING])
+                ),
+            ),
+            limit=200,
+        )
+    return [
+        str(run.id)
+        for run in flow_runs
+        if run.state is not None and run.state.timestamp <= older_than
+    ]
+
+
+async def close_orphaned_runs(outcomes: dict[str, tuple[bool, str]]) -> list[str]:
+    """Give each flow run its final state: ``{flow_run_id: (succeeded, message)}``.
+
+    For runs whose onboarding is finished in the history but whose process died before it could
+    report the final state to Prefect: left alone they would show ``Running`` for ever.
+    """
+    closed: list[str] = []
+    async with get_client() as client:
+        for flow_run_id, (succeeded, message) in outcomes.items():
+            state = Completed(message=message) if succeeded else Failed(message=message)
+            await client.set_flow_run_state(UUID(flow_run_id), state, force=True)
+            closed.append(flow_run_id)
+    return closed

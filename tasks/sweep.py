@@ -22,6 +22,7 @@ from onboarding.store import (
     active_runs,
     channels_with_runs,
     count_runs_by_state,
+    finished_runs_of_flow_runs,
     record_transitions,
     session_scope,
     unsettled_snapshots,
@@ -38,7 +39,13 @@ from onboarding.sweep import (
 from onboarding.timeline import format_duration
 from tasks.alerting import alert_service
 from tasks.channels import retry_if_transient
-from tasks.flow_runs import revive_stalled_runs, wake_runs
+from tasks.flow_runs import (
+    close_orphaned_runs,
+    count_in_flight,
+    revive_stalled_runs,
+    stalled_flow_runs,
+    wake_runs,
+)
 from tasks.intake import NoDeployment
 from tasks.intake import start_onboardings as start_many
 from tasks.resources import history_engine, hub_client, partner_id, settings
@@ -70,6 +77,7 @@ class SweepSummary(BaseModel):
     started: list[str] = Field(default_factory=list)
     woken: list[str] = Field(default_factory=list)
     revived: list[str] = Field(default_factory=list)
+    closed: list[str] = Field(default_factory=list)
     would_start: list[str] = Field(default_factory=list)
     would_wake: list[str] = Field(default_factory=list)
     overdue: list[str] = Field(default_factory=list)
@@ -173,11 +181,25 @@ async def start_onboardings(channels: list[Channel]) -> Actions:
 
 @task(name="wake-onboardings", cache_policy=NO_CACHE)
 async def wake_onboardings(runs: list[ActiveRun], *, dry_run: bool = False) -> Actions:
-    """Wake the parked onboarding runs whose channel left setting_up (or past its deadline)."""
+    """Wake the parked onboarding runs whose channel left setting_up (or past its deadline).
+
+    At most ``ONBOARDING_WAKE_LIMIT`` runs are due or executing at once; when more channels
+    settle together, the rest stay parked until a later sweep finds room. Thousands of due runs
+    would make every poll of the serving process (and Prefect's late-runs service) read them all.
+    """
     if dry_run:
         return Actions(would_wake=[run.channel_id for run in runs])
-    woken = set(await wake_runs([run.flow_run_id for run in runs if run.flow_run_id]))
+    candidates = [run.flow_run_id for run in runs if run.flow_run_id]
+    if not candidates:
+        return Actions()
+    room = settings().wake_limit - await count_in_flight(_onboarding_tags())
+    woken = set(await wake_runs(candidates, limit=max(room, 0)))
     return Actions(woken=[run.channel_id for run in runs if run.flow_run_id in woken])
+
+
+def _onboarding_tags() -> list[str]:
+    """The tags every onboarding flow run of this partner carries."""
+    return ["onboarding", f"partner:{partner_id()}"]
 
 
 @task(name="revive-stalled", cache_policy=NO_CACHE)
@@ -194,6 +216,33 @@ async def revive_stalled() -> list[str]:
         return []
     revived = await revive_stalled_runs(stale, older_than=stale_before)
     return [stale[flow_run_id] for flow_run_id in revived]
+
+
+@task(name="close-orphaned-runs", cache_policy=NO_CACHE)
+async def close_orphaned() -> list[str]:
+    """Close the flow runs left ``Running`` by a process that died after its onboarding finished.
+
+    The history already says how the onboarding ended; only Prefect's view is stale. Returns the
+    channels whose flow run was closed.
+    """
+    stale_before = datetime.now(UTC) - timedelta(seconds=settings().owner_lease)
+    stalled = await stalled_flow_runs(_onboarding_tags(), older_than=stale_before)
+    if not stalled:
+        return []
+    with session_scope(history_engine()) as session:
+        finished = finished_runs_of_flow_runs(session, flow_run_ids=stalled)
+        outcomes = {
+            run.flow_run_id: (
+                run.state == RunState.COMPLETED,
+                f"onboarding {run.state} (history run #{run.id}); its process ended "
+                "before it could report this",
+            )
+            for run in finished
+            if run.flow_run_id
+        }
+        channel_of = {run.flow_run_id: run.channel_id for run in finished}
+    closed = await close_orphaned_runs(outcomes)
+    return [channel_of[flow_run_id] for flow_run_id in closed]
 
 
 def _aware(moment: datetime) -> datetime:

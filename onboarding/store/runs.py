@@ -27,6 +27,7 @@ __all__ = [
     "channels_with_runs",
     "count_runs_by_state",
     "find_runs",
+    "finished_runs_of_flow_runs",
     "get_active_run",
     "get_run",
     "mark_run_waiting",
@@ -282,6 +283,19 @@ def active_runs(session: Session, *, partner_id: str | None = None) -> list[Onbo
     if partner_id is not None:
         statement = statement.where(OnboardingRun.partner_id == partner_id)
     return list(session.exec(statement.order_by(col(OnboardingRun.started_at))))
+
+
+def finished_runs_of_flow_runs(
+    session: Session, *, flow_run_ids: Collection[str]
+) -> list[OnboardingRun]:
+    """The finished (terminal) history runs recorded against any of ``flow_run_ids``."""
+    if not flow_run_ids:
+        return []
+    statement = select(OnboardingRun).where(
+        col(OnboardingRun.flow_run_id).in_(list(flow_run_ids)),
+        col(OnboardingRun.state).in_(TERMINAL_STATES),
+    )
+    return list(session.exec(statement))
 
 
 def count_runs_by_state(session: Session, *, partner_id: str | None = None) -> dict[str, int]:

@@ -11,10 +11,10 @@ from prefect import flow, get_client
 from prefect.states import Crashed, Running
 from sqlmodel import update
 
-from onboarding.store import OnboardingRun, session_scope, start_or_get_run
+from onboarding.store import OnboardingRun, RunState, session_scope, settle_run, start_or_get_run
 from tasks.flow_runs import awaiting_state, revive_stalled_runs
 from tasks.resources import history_engine
-from tasks.sweep import revive_stalled
+from tasks.sweep import close_orphaned, revive_stalled
 
 ON_POSTGRESQL = pytest.mark.parametrize("test_database", ["postgresql"], indirect=True)
 
@@ -24,9 +24,9 @@ def _stand_in() -> None:
     """A flow whose runs stand for onboarding runs (they are never executed)."""
 
 
-async def _flow_run_in(state: object) -> str:
+async def _flow_run_in(state: object, tags: list[str] | None = None) -> str:
     async with get_client() as client:
-        flow_run = await client.create_flow_run(_stand_in, state=state)
+        flow_run = await client.create_flow_run(_stand_in, state=state, tags=tags)
     return str(flow_run.id)
 
 
@@ -81,6 +81,48 @@ async def test_sweep_revives_only_onboardings_without_progress_for_the_lease(
     assert revived == ["dead-channel"]
     assert await _state_of(dead) == ("SCHEDULED", "Revived")
     assert await revive_stalled.fn() == []  # now due, not stuck: left to the runner
+
+
+@ON_POSTGRESQL
+async def test_sweep_closes_runs_whose_process_died_after_the_onboarding_finished(
+    onboarding_env, monkeypatch
+):
+    """History finished, flow run still Running: Completed (or Failed) with why; others kept."""
+    monkeypatch.setenv("ONBOARDING_OWNER_LEASE", "1")
+    tags = ["onboarding", f"partner:{onboarding_env['D360_PARTNER_ID']}"]
+    done = await _flow_run_in(Running(), tags)
+    failed = await _flow_run_in(Running(), tags)
+    live = await _flow_run_in(Running(), tags)  # its onboarding is still going
+    untagged = await _flow_run_in(Running())  # not an onboarding of this partner
+    with session_scope(history_engine()) as session:
+        for channel_id, flow_run_id, final in [
+            ("done-channel", done, RunState.COMPLETED),
+            ("failed-channel", failed, RunState.FAILED),
+            ("live-channel", live, None),
+            ("other-channel", untagged, RunState.COMPLETED),
+        ]:
+            run, _ = start_or_get_run(
+                session,
+                partner_id=onboarding_env["D360_PARTNER_ID"],
+                channel_id=channel_id,
+                client_id="c1",
+                trigger="schedule",
+                deadline_seconds=3600,
+                flow_run_id=flow_run_id,
+            )
+            if final:
+                settle_run(session, run_id=run.id, state=final, availability_status="ready")
+
+    deadline = time.monotonic() + 30
+    while len(closed := await close_orphaned.fn()) < 2:  # once their Running state is 1 s old
+        assert time.monotonic() < deadline, f"only {closed} were closed"
+        await asyncio.sleep(0.2)
+    assert sorted(closed) == ["done-channel", "failed-channel"]
+    assert await _state_of(done) == ("COMPLETED", "Completed")
+    assert await _state_of(failed) == ("FAILED", "Failed")
+    assert (await _state_of(live))[0] == "RUNNING"
+    assert (await _state_of(untagged))[0] == "RUNNING"
+    assert await close_orphaned.fn() == []
 
 
 def _touch(run_id: int | None, when: datetime) -> None:

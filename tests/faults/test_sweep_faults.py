@@ -24,7 +24,7 @@ pytestmark = [
     pytest.mark.parametrize("test_database", ["postgresql"], indirect=True),
 ]
 
-RATE_LIMITED_FOR = 30.0  # seconds (the issue says 60; the shape is the same, the test half as long)
+RATE_LIMITED_FOR = 60.0  # seconds, as the issue asks
 RETRY_AFTER = 6.0
 
 
@@ -33,7 +33,7 @@ def _hub_unavailable_alerts(sink: Any) -> list[dict[str, Any]]:
 
 
 async def test_sweep_waits_out_a_rate_limit_and_completes(onboarding_env, sandbox, alert_sink):
-    """429 with Retry-After for 30 s: the sweep waits as told, completes, and raises no storm."""
+    """429 with Retry-After for 60 s: the sweep waits as told, completes, and raises no storm."""
     sandbox.bulk_channels(120)
     sandbox.bulk_channels(5, availability_status="error")
     sandbox.add_fault(

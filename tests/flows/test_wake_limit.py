@@ -1,0 +1,73 @@
+"""The watcher keeps at most ONBOARDING_WAKE_LIMIT onboardings due or executing at once."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import UTC, datetime, timedelta
+
+from prefect import flow, get_client
+from prefect.states import Completed, Running
+
+from onboarding.sweep import ActiveRun
+from tasks.flow_runs import AWAITING_CHANNEL, awaiting_state, wake_runs
+from tasks.sweep import wake_onboardings
+
+
+@flow(name="stand-in-onboarding")
+def _stand_in() -> None:
+    """A flow whose runs stand for onboarding runs (they are never executed)."""
+
+
+async def _flow_run(state: object, tags: list[str]) -> str:
+    async with get_client() as client:
+        return str((await client.create_flow_run(_stand_in, state=state, tags=tags)).id)
+
+
+async def _state_names(flow_run_ids: list[str]) -> list[str]:
+    async with get_client() as client:
+        return [(await client.read_flow_run(run_id)).state.name for run_id in flow_run_ids]
+
+
+def _active(flow_run_ids: list[str]) -> list[ActiveRun]:
+    deadline = datetime.now(UTC) + timedelta(hours=1)
+    return [
+        ActiveRun(run_id=i, channel_id=f"ch-{i}", flow_run_id=flow_run_id, deadline_at=deadline)
+        for i, flow_run_id in enumerate(flow_run_ids)
+    ]
+
+
+async def test_wakes_only_up_to_the_limit_counting_runs_already_executing(
+    onboarding_env, monkeypatch
+):
+    """Limit 3 with one run executing: the first two parked runs wake, the rest stay parked
+    until that run finishes."""
+    partner = f"wake-{secrets.token_hex(4)}"  # runs of other tests do not count against us
+    monkeypatch.setenv("D360_PARTNER_ID", partner)
+    monkeypatch.setenv("ONBOARDING_WAKE_LIMIT", "3")
+    tags = ["onboarding", f"partner:{partner}"]
+    until = datetime.now(UTC) + timedelta(hours=1)
+    executing = await _flow_run(Running(), tags)
+    parked = [await _flow_run(awaiting_state(until, "wait"), tags) for _ in range(5)]
+
+    first = await wake_onboardings.fn(_active(parked))
+    assert first.woken == ["ch-0", "ch-1"]
+    assert await _state_names(parked) == ["Scheduled"] * 2 + [AWAITING_CHANNEL] * 3
+
+    assert (await wake_onboardings.fn(_active(parked))).woken == []  # no room yet
+
+    async with get_client() as client:
+        await client.set_flow_run_state(executing, Completed(), force=True)
+    assert (await wake_onboardings.fn(_active(parked))).woken == ["ch-2"]
+    assert await _state_names(parked) == ["Scheduled"] * 3 + [AWAITING_CHANNEL] * 2
+
+
+async def test_wake_runs_skips_runs_that_are_not_parked(prefect_api):
+    """Only parked runs are woken; a running one and an unknown id are left alone."""
+    until = datetime.now(UTC) + timedelta(hours=1)
+    parked = await _flow_run(awaiting_state(until, "wait"), ["stand-in"])
+    running = await _flow_run(Running(), ["stand-in"])
+
+    woken = await wake_runs([running, parked, "not-a-uuid"])
+
+    assert woken == [parked]
+    assert await _state_names([parked, running]) == ["Scheduled", "Running"]
