@@ -127,6 +127,13 @@ def cpu_seconds(pids: list[int]) -> float:
     return total / ticks
 
 
+def machine_busy() -> tuple[float, float]:
+    """(busy, total) CPU time of the whole machine so far, from /proc/stat, in ticks."""
+    fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = fields[3] + fields[4]  # idle + iowait
+    return sum(fields) - idle, sum(fields)
+
+
 def pct(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
@@ -347,6 +354,7 @@ def run_bench(args, env, procs, serve, history, sandbox_port) -> None:
     # Settling: all the others turn ready at once.
     rest = ids[args.detect_sample :]
     serve_cpu0, server_cpu0 = cpu_seconds(proc_tree(serve.pid)), cpu_seconds(server_pids)
+    sandbox_cpu0, machine0 = cpu_seconds(proc_tree(procs["sandbox"].pid)), machine_busy()
     sweeper.own_cpu = 0.0
     for cid in rest:
         flip(cid)
@@ -362,10 +370,14 @@ def run_bench(args, env, procs, serve, history, sandbox_port) -> None:
     report("settling", rest, flipped, engine, args, total_s)
     serve_cpu = cpu_seconds(proc_tree(serve.pid)) - serve_cpu0
     server_cpu_s = cpu_seconds(server_pids) - server_cpu0
+    sandbox_cpu = cpu_seconds(proc_tree(procs["sandbox"].pid)) - sandbox_cpu0
+    busy, elapsed = (now - then for now, then in zip(machine_busy(), machine0, strict=True))
+    per = len(rest)
     print(
-        f"  CPU-s while settling: flow-run processes + runner {serve_cpu:.0f} "
-        f"({serve_cpu / len(rest):.2f} per onboarding), Prefect server {server_cpu_s:.0f}, "
-        f"sweeps {sweeper.own_cpu:.0f}; wall {total_s:.0f} s on {os.cpu_count()} CPUs"
+        f"  CPU-s while settling, per onboarding: flow-run processes + runner "
+        f"{serve_cpu / per:.2f}, Prefect server {server_cpu_s / per:.2f}, sweeps "
+        f"{sweeper.own_cpu / per:.2f}, sandbox {sandbox_cpu / per:.2f}; the machine's CPUs "
+        f"were {busy / elapsed:.0%} busy ({os.cpu_count()} CPUs, {total_s:.0f} s)"
     )
     with session_scope(engine) as session:
         runs = session.exec(select(OnboardingRun).where(OnboardingRun.channel_id.in_(ids))).all()  # type: ignore[attr-defined]

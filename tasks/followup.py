@@ -2,6 +2,13 @@
 
 A step recorded as done for the history run is skipped on any re-run of that onboarding (a woken,
 resumed or taken-over flow run), so a partner never receives two API keys for one onboarding.
+
+The one window no record can close is a process killed between creating the key and recording
+the delivery (the key is a secret: it is never stored, so it cannot be re-sent). The step is
+recorded as ``started`` before the key is created; a re-run that finds it ``started`` knows an
+attempt was interrupted, says so in the log, and delivers a new key with ``attempt`` counting up.
+Creating a key revokes the channel's earlier ones (as the 360dialog Hub documents), so the key the
+partner last received is the one that works.
 """
 
 from __future__ import annotations
@@ -16,7 +23,7 @@ from prefect.logging import get_run_logger
 
 from onboarding.callback import CallbackError, deliver_completion
 from onboarding.hub import Channel, ChannelApiKey
-from onboarding.store import record_step, session_scope, step_done
+from onboarding.store import get_step, record_step, session_scope, step_done
 from tasks.channels import retry_if_transient
 from tasks.history import Claim
 from tasks.resources import history_engine, hub_client, settings
@@ -28,7 +35,7 @@ CALLBACK_TIMEOUT = 15.0  # seconds the partner's callback may take to answer
 
 # A key created but not yet delivered, kept in memory only, so a retried callback re-sends the
 # same key instead of minting another one.
-_undelivered_keys: dict[int, ChannelApiKey] = {}
+_undelivered_keys: dict[int, tuple[ChannelApiKey, int]] = {}  # run id -> (key, attempt)
 
 
 def _retry_callback(task: Any, task_run: Any, state: Any) -> bool:
@@ -42,6 +49,15 @@ def _retry_callback(task: Any, task_run: Any, state: Any) -> bool:
 def _already_done(claim: Claim, step: str) -> bool:
     with session_scope(history_engine()) as session:
         return step_done(session, run_id=claim.run_id, step=step) is not None
+
+
+def _attempts_begun(claim: Claim, step: str) -> int:
+    """How many attempts at ``step`` were recorded as started (0 if none)."""
+    with session_scope(history_engine()) as session:
+        record = get_step(session, run_id=claim.run_id, step=step)
+    if record is None or record.outcome != "started":
+        return 0
+    return int((record.detail or {}).get("attempt", 1))
 
 
 def _record(claim: Claim, step: str, outcome: str, detail: dict[str, Any]) -> None:
@@ -82,14 +98,23 @@ async def notify_partner(claim: Claim, channel: Channel) -> str:
     }
     detail: dict[str, Any] = {}
     if config.create_api_key:
-        key = _undelivered_keys.get(claim.run_id)
-        if key is None:
+        undelivered = _undelivered_keys.get(claim.run_id)
+        if undelivered is None:
+            attempt = _attempts_begun(claim, NOTIFY_PARTNER) + 1
+            if attempt > 1:
+                logger.warning(
+                    "An earlier attempt to notify the partner was interrupted after it began; "
+                    "delivering a new API key (it revokes any key that attempt created)"
+                )
+            _record(claim, NOTIFY_PARTNER, "started", {"attempt": attempt})
             async with hub_client() as hub:
-                key = await hub.create_channel_api_key(channel.id)
-            _undelivered_keys[claim.run_id] = key
+                undelivered = (await hub.create_channel_api_key(channel.id), attempt)
+            _undelivered_keys[claim.run_id] = undelivered
+        key, attempt = undelivered
         payload["api_key"] = key.api_key.get_secret_value()
         payload["api_key_id"] = key.id
-        detail["api_key_id"] = key.id
+        payload["attempt"] = attempt
+        detail.update(api_key_id=key.id, attempt=attempt)
     async with httpx.AsyncClient(timeout=CALLBACK_TIMEOUT) as http:
         status = await deliver_completion(
             http, url=config.callback_url, secret=config.callback_secret, payload=payload

@@ -147,9 +147,16 @@ async def channel(request: Request) -> Response:
 
 
 async def api_key_count(request: Request) -> Response:
-    """``GET /sandbox/channels/{id}/api_keys``: how many keys the Partner API created for it."""
+    """``GET /sandbox/channels/{id}/api_keys``: how many keys the Partner API created for it,
+    and the id of the one that works (creating a key revokes the channel's earlier ones)."""
     state = _admin(request)
-    return JSONResponse({"count": state.api_key_counts[request.path_params["channel_id"]]})
+    channel_id = request.path_params["channel_id"]
+    return JSONResponse(
+        {
+            "count": state.api_key_counts[channel_id],
+            "active_key_id": state.active_api_keys.get(channel_id),
+        }
+    )
 
 
 async def faults(request: Request) -> Response:

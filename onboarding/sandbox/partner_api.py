@@ -117,8 +117,10 @@ async def create_api_key(request: Request) -> Response:
     if channel is None or channel["partner_id"] != partner_id:
         raise ApiError(404, f"Channel {channel_id} not found")
     state.api_key_counts[channel_id] += 1
+    key_id = new_id("AK")
+    state.active_api_keys[channel_id] = key_id  # the channel's earlier keys stop working
     body = {
-        "id": new_id("AK"),
+        "id": key_id,
         "address": MESSAGING_API_URL,
         "api_key": secrets.token_urlsafe(24),
         "app_id": "app-" + channel_id,

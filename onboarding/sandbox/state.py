@@ -94,6 +94,8 @@ class SandboxState:
     channels: dict[str, Json] = field(default_factory=dict)
     tokens: dict[str, tuple[str, datetime]] = field(default_factory=dict)
     api_key_counts: Counter[str] = field(default_factory=Counter)
+    # Generating a channel's key revokes its earlier ones (as the 360dialog Hub documents).
+    active_api_keys: dict[str, str] = field(default_factory=dict)
     request_counts: Counter[str] = field(default_factory=Counter)
     request_total: int = 0
     faults: FaultQueue = field(default_factory=FaultQueue)
@@ -276,6 +278,7 @@ class SandboxState:
         self.channels.clear()
         self.tokens.clear()
         self.api_key_counts = Counter()
+        self.active_api_keys = {}
         self.reset_counts()
         self.faults.clear()
         self.token_expires_in, self.max_limit = self._initial_limits

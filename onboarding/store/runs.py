@@ -30,6 +30,7 @@ __all__ = [
     "finished_runs_of_flow_runs",
     "get_active_run",
     "get_run",
+    "get_step",
     "mark_run_waiting",
     "note_attempt",
     "record_step",
@@ -220,12 +221,23 @@ def runs_past_deadline(session: Session, *, now: datetime) -> list[OnboardingRun
     return list(session.exec(statement))
 
 
+def get_step(session: Session, *, run_id: int, step: str) -> OnboardingStep | None:
+    """The record of ``step`` in the run, whatever its outcome, or ``None``."""
+    statement = select(OnboardingStep).where(
+        OnboardingStep.run_id == run_id, OnboardingStep.step == step
+    )
+    return session.exec(statement).first()
+
+
 def step_done(session: Session, *, run_id: int, step: str) -> OnboardingStep | None:
-    """The recorded step if it was done (or skipped) in this run, else ``None``."""
+    """The recorded step if it was done (or skipped) in this run, else ``None``.
+
+    ``started`` (begun, not known to have finished) and ``failed`` do not count as done.
+    """
     statement = select(OnboardingStep).where(
         OnboardingStep.run_id == run_id,
         OnboardingStep.step == step,
-        OnboardingStep.outcome != "failed",
+        col(OnboardingStep.outcome).not_in(("failed", "started")),
     )
     return session.exec(statement).first()
 

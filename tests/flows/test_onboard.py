@@ -4,11 +4,19 @@ from __future__ import annotations
 
 import json
 
+import httpx
 from pydantic import SecretStr
 
 from flows.onboard import onboard_channel
 from onboarding.callback import verify
-from onboarding.store import find_runs, make_engine, session_scope
+from onboarding.store import (
+    find_runs,
+    get_step,
+    make_engine,
+    record_step,
+    session_scope,
+    start_or_get_run,
+)
 from tests.fixtures.partner import CALLBACK_SECRET
 
 
@@ -33,7 +41,9 @@ async def test_ready_at_once_completes_and_notifies_partner(
     payload = json.loads(body)
     assert payload["channel_id"] == channel["id"]
     assert payload["api_key"]
+    assert payload["attempt"] == 1
     assert sandbox.api_key_count(channel["id"]) == 1
+    assert payload["api_key_id"] == sandbox.active_api_key_id(channel["id"])
 
 
 async def test_setting_up_then_ready_waits_then_completes(onboarding_env, sandbox, db_url):
@@ -144,3 +154,40 @@ async def test_client_id_is_looked_up_when_missing(onboarding_env, sandbox, db_u
     assert state.is_completed()
     [run] = _runs(db_url, channel["id"])
     assert run.client_id == channel["client_id"]
+
+
+async def test_follow_up_interrupted_after_it_began_delivers_a_new_key_once(
+    onboarding_env, sandbox, db_url, callback_receiver
+):
+    """A process killed between creating the key and recording the delivery: the re-run sends
+    one callback with a new key (attempt 2), which is the channel's working key."""
+    channel = sandbox.create_channel(availability_status="ready", status="ready")
+    with session_scope(make_engine(db_url)) as session:  # what the killed attempt left behind
+        run, _ = start_or_get_run(
+            session,
+            partner_id=sandbox.partner_id,
+            channel_id=channel["id"],
+            client_id=channel["client_id"],
+            trigger="schedule",
+            deadline_seconds=3600,
+        )
+        record_step(session, run_id=run.id, step="notify_partner", outcome="started")
+    async with httpx.AsyncClient(headers={"X-API-Key": sandbox.api_key}) as http:
+        answer = await http.post(
+            f"{sandbox.api_url}/partners/{sandbox.partner_id}/channels/{channel['id']}/api_keys"
+        )
+    first_key = answer.json()["id"]
+
+    state = await onboard_channel(
+        channel_id=channel["id"], client_id=channel["client_id"], return_state=True
+    )
+
+    assert state.is_completed(), state.message
+    [(body, _)] = callback_receiver.calls
+    payload = json.loads(body)
+    assert payload["attempt"] == 2
+    assert payload["api_key_id"] != first_key
+    assert payload["api_key_id"] == sandbox.active_api_key_id(channel["id"])
+    with session_scope(make_engine(db_url)) as session:
+        step = get_step(session, run_id=run.id, step="notify_partner")
+        assert (step.outcome, step.detail["attempt"]) == ("done", 2)
