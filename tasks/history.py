@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
@@ -15,13 +16,16 @@ from onboarding.procedure import Verdict, classify
 from onboarding.store import (
     OnboardingRun,
     RunState,
+    active_runs_of,
     channel_timeline,
     find_runs,
     get_active_run,
     get_run,
+    latest_completed_runs,
     record_observation,
     session_scope,
     start_or_get_run,
+    start_runs,
     update_run,
 )
 from tasks.flow_runs import owner_state
@@ -121,6 +125,24 @@ def open_history_run(
         deadline_seconds=settings().setup_deadline,
         flow_run_id=flow_run_id,
     )
+
+
+def open_history_runs(
+    session: Session, *, channels: Sequence[tuple[str, str]], trigger: str
+) -> list[OnboardingRun]:
+    """:func:`open_history_run` for many ``(channel_id, client_id)``, in a few statements."""
+    ids = [channel_id for channel_id, _ in channels]
+    active = active_runs_of(session, channel_ids=ids)
+    done = latest_completed_runs(session, channel_ids=[cid for cid in ids if cid not in active])
+    known = active.keys() | done.keys()
+    active |= start_runs(
+        session,
+        partner_id=partner_id(),
+        channels=[(cid, client) for cid, client in channels if cid not in known],
+        trigger=trigger,
+        deadline_seconds=settings().setup_deadline,
+    )
+    return [active.get(cid) or done[cid] for cid in ids]
 
 
 @task(name="claim-channel", cache_policy=NO_CACHE)

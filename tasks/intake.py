@@ -30,7 +30,7 @@ from onboarding.store import (
     update_run,
 )
 from tasks.flow_runs import create_waiting_run, wake_runs
-from tasks.history import open_history_run
+from tasks.history import open_history_runs
 from tasks.resources import history_engine, partner_id
 
 __all__ = [
@@ -106,12 +106,11 @@ async def start_onboardings(
     adds lock contention.
     """
     with session_scope(history_engine()) as session:
-        runs = [
-            open_history_run(
-                session, channel_id=channel_id, client_id=client_id or "unknown", trigger=trigger
-            )[0]
-            for channel_id, client_id in channels
-        ]
+        runs = open_history_runs(
+            session,
+            channels=[(channel_id, client_id or "unknown") for channel_id, client_id in channels],
+            trigger=trigger,
+        )
     results: dict[str, Started] = {}
     to_create: list[OnboardingRun] = []
     for run in runs:

@@ -62,6 +62,7 @@ from onboarding.store.observations import (
 )
 from onboarding.store.runs import (
     active_runs,
+    active_runs_of,
     channels_with_runs,
     count_runs_by_state,
     find_runs,
@@ -69,6 +70,7 @@ from onboarding.store.runs import (
     get_active_run,
     get_run,
     get_step,
+    latest_completed_runs,
     mark_run_waiting,
     note_attempt,
     record_step,
@@ -76,6 +78,7 @@ from onboarding.store.runs import (
     set_flow_run_id,
     settle_run,
     start_or_get_run,
+    start_runs,
     step_done,
     update_run,
 )
@@ -111,6 +114,7 @@ __all__ = [
     "Trigger",
     "UtcDateTime",
     "active_runs",
+    "active_runs_of",
     "body_dedup_key",
     "channel_timeline",
     "channels_with_runs",
@@ -127,6 +131,7 @@ __all__ = [
     "get_snapshot",
     "get_step",
     "head_revision",
+    "latest_completed_runs",
     "make_engine",
     "mark_event",
     "mark_run_waiting",
@@ -148,6 +153,7 @@ __all__ = [
     "sink_label",
     "snapshots_by_status",
     "start_or_get_run",
+    "start_runs",
     "step_done",
     "store_inbound_event",
     "unhandled_events",

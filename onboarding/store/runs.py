@@ -6,7 +6,7 @@ The database, not this code, guarantees one active run per channel (a partial un
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -24,6 +24,7 @@ from onboarding.store.types import utcnow
 
 __all__ = [
     "active_runs",
+    "active_runs_of",
     "channels_with_runs",
     "count_runs_by_state",
     "find_runs",
@@ -31,6 +32,7 @@ __all__ = [
     "get_active_run",
     "get_run",
     "get_step",
+    "latest_completed_runs",
     "mark_run_waiting",
     "note_attempt",
     "record_step",
@@ -38,10 +40,12 @@ __all__ = [
     "set_flow_run_id",
     "settle_run",
     "start_or_get_run",
+    "start_runs",
     "step_done",
     "update_run",
 ]
 
+_CHUNK = 1000  # channel ids per IN (...) list
 _UPDATABLE = frozenset(OnboardingRun.model_fields) - {"id", "channel_id", "started_at"}
 
 
@@ -109,6 +113,86 @@ def start_or_get_run(
             raise
         return winner, False
     return run, True
+
+
+def start_runs(
+    session: Session,
+    *,
+    partner_id: str,
+    channels: Sequence[tuple[str, str]],
+    trigger: str,
+    deadline_seconds: float,
+    now: datetime | None = None,
+) -> dict[str, OnboardingRun]:
+    """:func:`start_or_get_run` for many ``(channel_id, client_id)`` at once.
+
+    Returns each channel's active run. Three statements per thousand channels (read the active
+    runs, insert the missing ones in one batch) instead of a few per channel; if a concurrent
+    writer started one of them meanwhile, the batch is rolled back to its SAVEPOINT and the
+    channels are taken one by one.
+    """
+    now = now or utcnow()
+    runs = active_runs_of(session, channel_ids=[channel_id for channel_id, _ in channels])
+    new = {
+        channel_id: OnboardingRun(
+            partner_id=partner_id,
+            client_id=client_id,
+            channel_id=channel_id,
+            trigger=trigger,
+            state=RunState.PENDING,
+            started_at=now,
+            updated_at=now,
+            deadline_at=now + timedelta(seconds=deadline_seconds),
+        )
+        for channel_id, client_id in channels
+        if channel_id not in runs
+    }
+    try:
+        with session.begin_nested():
+            session.add_all(new.values())
+    except IntegrityError:
+        for channel_id, client_id in channels:
+            runs[channel_id], _ = start_or_get_run(
+                session,
+                partner_id=partner_id,
+                channel_id=channel_id,
+                client_id=client_id,
+                trigger=trigger,
+                deadline_seconds=deadline_seconds,
+                now=now,
+            )
+        return runs
+    return runs | new
+
+
+def active_runs_of(session: Session, *, channel_ids: Sequence[str]) -> dict[str, OnboardingRun]:
+    """The active run of each of ``channel_ids`` that has one."""
+    found: dict[str, OnboardingRun] = {}
+    for start in range(0, len(channel_ids), _CHUNK):
+        statement = select(OnboardingRun).where(
+            col(OnboardingRun.channel_id).in_(channel_ids[start : start + _CHUNK]),
+            col(OnboardingRun.state).in_(ACTIVE_STATES),
+        )
+        found.update((run.channel_id, run) for run in session.exec(statement))
+    return found
+
+
+def latest_completed_runs(
+    session: Session, *, channel_ids: Sequence[str]
+) -> dict[str, OnboardingRun]:
+    """For each channel onboarded before, its most recent completed run."""
+    found: dict[str, OnboardingRun] = {}
+    for start in range(0, len(channel_ids), _CHUNK):
+        statement = (
+            select(OnboardingRun)
+            .where(
+                col(OnboardingRun.channel_id).in_(channel_ids[start : start + _CHUNK]),
+                OnboardingRun.state == RunState.COMPLETED,
+            )
+            .order_by(col(OnboardingRun.started_at), col(OnboardingRun.id))
+        )
+        found.update((run.channel_id, run) for run in session.exec(statement))  # latest wins
+    return found
 
 
 def update_run(session: Session, *, run_id: int, **fields: Any) -> OnboardingRun:

@@ -14,6 +14,7 @@ from onboarding.store import (
     OnboardingRun,
     RunState,
     Trigger,
+    active_runs_of,
     find_runs,
     get_active_run,
     get_run,
@@ -24,6 +25,7 @@ from onboarding.store import (
     session_scope,
     settle_run,
     start_or_get_run,
+    start_runs,
     step_done,
     update_run,
 )
@@ -212,3 +214,46 @@ def test_rolling_back_the_session_undoes_a_started_run(engine: Engine) -> None:
         session.rollback()
     with Session(engine) as fresh:
         assert get_active_run(fresh, channel_id="ch-undone") is None
+
+
+def test_start_runs_starts_the_missing_and_returns_the_active(session: Session) -> None:
+    """Bulk start: channels with an active run get theirs, the others one new pending run each."""
+    existing, _ = _start(session, "ch-old")
+    started = start_runs(
+        session,
+        partner_id="p-1",
+        channels=[("ch-old", "cl-1"), ("ch-a", "cl-2"), ("ch-b", "cl-3")],
+        trigger=Trigger.SCHEDULE,
+        deadline_seconds=60,
+        now=T0,
+    )
+    session.commit()
+    assert started["ch-old"].id == existing.id
+    assert {started["ch-a"].client_id, started["ch-b"].client_id} == {"cl-2", "cl-3"}
+    assert all(started[c].id is not None for c in ("ch-a", "ch-b"))
+    assert started["ch-a"].deadline_at == T0 + timedelta(seconds=60)
+    assert len(active_runs_of(session, channel_ids=["ch-old", "ch-a", "ch-b"])) == 3
+
+
+def test_start_runs_falls_back_one_by_one_when_another_writer_won(engine: Engine) -> None:
+    """A run started concurrently for one of the channels: no duplicate, no error, its run."""
+    with session_scope(engine) as rival:
+        winner, _ = _start(rival, "ch-raced")
+    with session_scope(engine) as session:
+        # Simulate the race: the batch did not see the rival's run when it looked.
+        original = runs.active_runs_of
+        try:
+            runs.active_runs_of = lambda session, channel_ids: {}
+            started = start_runs(
+                session,
+                partner_id="p-1",
+                channels=[("ch-raced", "cl-1"), ("ch-free", "cl-1")],
+                trigger=Trigger.SCHEDULE,
+                deadline_seconds=60,
+            )
+        finally:
+            runs.active_runs_of = original
+        assert started["ch-raced"].id == winner.id
+        assert started["ch-free"].id is not None
+    with session_scope(engine) as session:
+        assert len(find_runs(session, channel_id="ch-raced")) == 1
