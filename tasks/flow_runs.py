@@ -251,8 +251,8 @@ async def revive_stalled_runs(
 async def stalled_flow_runs(tags: Iterable[str], *, older_than: datetime) -> list[str]:
     """Ids of runs tagged with all of ``tags``, ``Pending``/``Running`` since before ``older_than``.
 
-    At most 200 per call: the watcher calls this every sweep, so a larger backlog drains over a
-    few sweeps.
+    At most 200: onboarding runs executing at once are capped by ``ONBOARDING_WAKE_LIMIT``, so
+    this holds them all plus the leftovers of a dead process; the watcher asks every sweep.
     """
     async with get_client() as client:
         flow_runs = await client.read_flow_runs(

@@ -81,3 +81,19 @@ def test_naive_poller_runs_standalone(sandbox: SandboxServer) -> None:
         out, _ = poller.communicate(timeout=60)
     assert poller.returncode == 0
     assert sorted(out.splitlines()) == sorted(f"{channel_id}: ready" for channel_id in ids), out
+
+
+def test_waiting_bench_parks_wakes_and_starts_each_run_once() -> None:
+    """bench_waiting, as deployed at N = 6: all parked without a process, all completed, each
+    flow run started exactly once."""
+    out = run_script(
+        "bench_waiting.py",
+        *("--n", "6", "--idle", "1", "--sweep-every", "3"),
+        *("--detect-sample", "2", "--detect-window", "2"),
+    )
+    assert "all 6 onboardings tracked and parked" in out, out
+    assert "Prefect lists 6 runs AwaitingChannel" in out, out
+    assert "waiting: 0 flow-run processes" in out, out
+    assert "detection: 2 channels turned ready" in out, out
+    assert "settling: 4 channels turned ready" in out, out
+    assert "process starts per onboarding (all 6): max 1, mean 1.00" in out, out
