@@ -69,6 +69,30 @@ def get_active_run(session: Session, *, channel_id: str) -> OnboardingRun | None
     return session.exec(statement).first()
 
 
+def _new_run(
+    *,
+    partner_id: str,
+    channel_id: str,
+    client_id: str,
+    trigger: str,
+    deadline_seconds: float,
+    now: datetime,
+    **extra: Any,
+) -> OnboardingRun:
+    """A new ``pending`` run, not yet added to a session."""
+    return OnboardingRun(
+        partner_id=partner_id,
+        client_id=client_id,
+        channel_id=channel_id,
+        trigger=trigger,
+        state=RunState.PENDING,
+        started_at=now,
+        updated_at=now,
+        deadline_at=now + timedelta(seconds=deadline_seconds),
+        **extra,
+    )
+
+
 def start_or_get_run(
     session: Session,
     *,
@@ -91,18 +115,16 @@ def start_or_get_run(
     if existing is not None:
         return existing, False
     now = now or utcnow()
-    run = OnboardingRun(
+    run = _new_run(
         partner_id=partner_id,
-        client_id=client_id,
         channel_id=channel_id,
+        client_id=client_id,
+        trigger=trigger,
+        deadline_seconds=deadline_seconds,
+        now=now,
         client_name=client_name,
         phone_number=phone_number,
-        trigger=trigger,
         flow_run_id=flow_run_id,
-        state=RunState.PENDING,
-        started_at=now,
-        updated_at=now,
-        deadline_at=now + timedelta(seconds=deadline_seconds),
     )
     try:
         with session.begin_nested():
@@ -134,15 +156,13 @@ def start_runs(
     now = now or utcnow()
     runs = active_runs_of(session, channel_ids=[channel_id for channel_id, _ in channels])
     new = {
-        channel_id: OnboardingRun(
+        channel_id: _new_run(
             partner_id=partner_id,
-            client_id=client_id,
             channel_id=channel_id,
+            client_id=client_id,
             trigger=trigger,
-            state=RunState.PENDING,
-            started_at=now,
-            updated_at=now,
-            deadline_at=now + timedelta(seconds=deadline_seconds),
+            deadline_seconds=deadline_seconds,
+            now=now,
         )
         for channel_id, client_id in channels
         if channel_id not in runs
