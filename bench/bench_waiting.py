@@ -148,6 +148,11 @@ def main() -> None:
     parser.add_argument("--max-running", type=int, default=4)
     parser.add_argument("--skip-settling", action="store_true")
     parser.add_argument(
+        "--cold",
+        action="store_true",
+        help="start each flow run in a fresh interpreter (ONBOARDING_WARM_START=false)",
+    )
+    parser.add_argument(
         "--detect-sample", type=int, default=60, help="channels turned ready one at a time"
     )
     parser.add_argument(
@@ -189,6 +194,7 @@ def main() -> None:
         ONBOARDING_SWEEP_INTERVAL="3600",  # this script sweeps itself, on its own clock
         ONBOARDING_MAX_RUNNING=str(args.max_running),
         ONBOARDING_CREATE_API_KEY="false",
+        ONBOARDING_WARM_START=str(not args.cold).lower(),
     )
     os.environ.update(env)
     logs = work / "logs"
@@ -283,7 +289,12 @@ def run_bench(args, env, procs, serve, history, sandbox_port) -> None:
 
     n = args.n
     ids = control.post("/channels/bulk", json={"count": n, "send_webhook": False}).json()["ids"]
-    print(f"== backend {args.backend}, N = {n:,} setting_up channels, webhooks lost", flush=True)
+    starts = "cold (a fresh interpreter each)" if args.cold else "warm (forked from a fork server)"
+    print(
+        f"== backend {args.backend}, N = {n:,} setting_up channels, webhooks lost; "
+        f"flow-run starts {starts}",
+        flush=True,
+    )
 
     tracked_at = watch_count(lambda: count(OnboardingRun.channel_id.in_(ids)), n)  # type: ignore[attr-defined]
     t0 = time.monotonic()

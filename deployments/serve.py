@@ -13,6 +13,7 @@ from typing import Any
 from prefect import serve
 from prefect.client.schemas.objects import ConcurrencyLimitConfig, ConcurrencyLimitStrategy
 
+from deployments.warm_start import install_warm_start
 from flows.onboard import onboard_channel
 from flows.report import daily_report
 from flows.watch import watch_channels
@@ -55,8 +56,11 @@ def main() -> None:
     measured on the SQLite server, deployment slots leaked under load (runs stuck in
     ``AwaitingConcurrencySlot``/``Submitting`` while the server logged "database is locked"),
     while the runner's own limit just leaves the extra runs ``Scheduled`` until a slot frees.
+    With ``ONBOARDING_WARM_START`` (the default) runs are forked from a warm fork server.
     """
     settings = load_settings()
+    if settings.warm_start:
+        install_warm_start()
     serve(*build_deployments(settings), limit=settings.max_running + 1)
 
 
