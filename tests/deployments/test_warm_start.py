@@ -68,3 +68,31 @@ def test_install_is_idempotent(warm):
     first = flow_engine.multiprocessing
     assert install_warm_start()
     assert flow_engine.multiprocessing is first
+
+
+def _children(pid: int) -> list[int]:
+    tasks = Path(f"/proc/{pid}/task")
+    return [int(c) for t in tasks.iterdir() for c in (t / "children").read_text().split()]
+
+
+def _cmdline(pid: int) -> str:
+    return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+
+
+def _reaped_cpu_ticks(pid: int) -> int:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return int(fields[13]) + int(fields[14])  # cutime + cstime: children it has waited for
+
+
+@pytest.mark.slow
+def test_served_runs_are_forked_by_the_warm_server(deployed):
+    """`python -m deployments.serve` runs its flows from its fork server, not prefect.engine."""
+    from tests.e2e.helpers import sweep_now
+
+    sweep_now()
+
+    children = {pid: _cmdline(pid) for pid in _children(deployed.pid)}
+    servers = [pid for pid, cmd in children.items() if "multiprocessing.forkserver" in cmd]
+    assert len(servers) == 1, children
+    assert _reaped_cpu_ticks(servers[0]) > 0, "no flow run was forked from the warm server"
+    assert not any("prefect.engine" in cmd for cmd in children.values()), children
