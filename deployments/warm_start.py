@@ -21,8 +21,9 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import multiprocessing.context
-from types import ModuleType
 from typing import Any
+
+from prefect import flow_engine
 
 __all__ = ["PRELOAD", "install_warm_start", "warm_start_installed"]
 
@@ -47,21 +48,9 @@ class _WarmMultiprocessing:
         return getattr(multiprocessing, name)
 
 
-def _flow_engine() -> ModuleType | None:
-    try:
-        from prefect import flow_engine
-    except ImportError:  # pragma: no cover - Prefect always has it; guard for a moved module
-        return None
-    uses_spawn = getattr(flow_engine, "multiprocessing", None)
-    if not hasattr(flow_engine, "run_flow_in_subprocess") or uses_spawn is None:
-        return None
-    return flow_engine
-
-
 def warm_start_installed() -> bool:
     """Whether served flow runs start from the warm fork server in this process."""
-    engine = _flow_engine()
-    return engine is not None and isinstance(engine.multiprocessing, _WarmMultiprocessing)
+    return isinstance(getattr(flow_engine, "multiprocessing", None), _WarmMultiprocessing)
 
 
 def install_warm_start(preload: list[str] | None = None) -> bool:
@@ -71,13 +60,15 @@ def install_warm_start(preload: list[str] | None = None) -> bool:
     starts runs the way this expects, runs start as Prefect does by default and a warning says
     so.
     """
-    engine = _flow_engine()
-    if engine is None or "forkserver" not in multiprocessing.get_all_start_methods():
-        logger.warning("warm starts unavailable here: flow runs start a fresh interpreter")
-        return False
     if warm_start_installed():
         return True
+    prefect_as_expected = hasattr(flow_engine, "run_flow_in_subprocess") and hasattr(
+        flow_engine, "multiprocessing"
+    )
+    if not prefect_as_expected or "forkserver" not in multiprocessing.get_all_start_methods():
+        logger.warning("warm starts unavailable here: flow runs start a fresh interpreter")
+        return False
     context = multiprocessing.get_context("forkserver")
     context.set_forkserver_preload(list(preload or PRELOAD))
-    engine.multiprocessing = _WarmMultiprocessing(context)
+    flow_engine.multiprocessing = _WarmMultiprocessing(context)
     return True
