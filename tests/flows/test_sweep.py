@@ -110,6 +110,8 @@ def test_sweep_cli_without_prefect_records_and_lists_what_it_would_do(
         "PREFECT_API_URL": f"http://127.0.0.1:{free_port()}/api",
         "PREFECT_HOME": str(tmp_path / "prefect"),
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        # the local fallback server starts slowly on a loaded CI machine (default 20 s)
+        "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "120",
     }
     result = subprocess.run(
         [sys.executable, "-m", "onboarding.cli", "sweep", "--json"],
