@@ -1,0 +1,117 @@
+"""Level-triggered: replaying any sequence of observations a second time changes nothing."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from onboarding.lifecycle import (
+    Action,
+    ActiveRun,
+    DeliveryFailed,
+    Event,
+    FlowRunGone,
+    History,
+    KeyRefused,
+    Observation,
+    RunRead,
+    Seen,
+    Tick,
+    Waiting,
+    decide,
+)
+
+NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
+STATUSES = st.sampled_from(["setting_up", "ready", "error", "migrating", None])
+CREATED = st.sampled_from([None, NOW - timedelta(days=60), NOW - timedelta(minutes=1)])
+OBSERVATIONS = st.one_of(
+    st.builds(
+        Event,
+        name=st.sampled_from(
+            [
+                "channel_created",
+                "channel_submitted",
+                "channel_ready",
+                "channel_running",
+                "channel_live",
+                "channel_permission_granted",
+                "channel_cancelled",
+                "account_violation",
+                "client_created",
+                "template_rejected",
+                "channel_xyz",
+            ]
+        ),
+        data_status=st.sampled_from(["ready", None]),
+        created_at=CREATED,
+    ),
+    st.builds(
+        Seen,
+        availability_status=STATUSES,
+        created_at=CREATED,
+        source=st.sampled_from(["sweep", "signup"]),
+    ),
+    st.builds(RunRead, availability_status=STATUSES, now=st.just(NOW)),
+    st.just(KeyRefused()),
+    st.builds(
+        DeliveryFailed,
+        first_failed_at=st.sampled_from([NOW, NOW - timedelta(days=3)]),
+        now=st.just(NOW),
+    ),
+    st.just(Tick(NOW)),
+    st.builds(FlowRunGone, cancelled_by_person=st.booleans()),
+)
+
+
+def apply(history: History, observation: Observation) -> tuple[History, frozenset[str]]:
+    """What carrying out the decisions does to the history (an in-memory stand-in for the store).
+
+    Returns the new history and the alerts raised (alerts are de-duplicated per kind).
+    """
+    alerts: set[str] = set()
+    for decision in decide(observation, history):
+        active = history.active
+        match decision.action:
+            case Action.OPEN | Action.OPEN_NOW:
+                history = replace(history, active=ActiveRun(1, deadline_at=NOW + timedelta(1)))
+            case Action.FINISH:
+                history = replace(history, active=None, finished="completed")
+            case Action.FAIL | Action.TIME_OUT:
+                history = replace(history, active=None, finished="failed")
+            case Action.CANCEL:
+                history = replace(history, active=None, finished="cancelled")
+            case Action.ADOPT:
+                history = replace(history, finished="adopted")
+            case Action.AWAIT_PERMISSION if active:
+                history = replace(history, active=replace(active, waiting_for=Waiting.PERMISSION))
+            case Action.UNDELIVERED if active:
+                delivery = replace(active, waiting_for=Waiting.DELIVERY, retry_at=NOW)
+                history = replace(history, active=delivery)
+            case Action.ALERT:
+                alerts.add(decision.alert or "")
+    return history, frozenset(alerts)
+
+
+def replay(history: History, observations: list[Observation]) -> tuple[History, frozenset[str]]:
+    """Apply every observation in order; collect every alert raised."""
+    raised: set[str] = set()
+    for observation in observations:
+        history, alerts = apply(history, observation)
+        raised |= alerts
+    return history, frozenset(raised)
+
+
+@given(
+    st.lists(OBSERVATIONS, max_size=12),
+    st.sampled_from([None, NOW - timedelta(days=1)]),
+)
+def test_replaying_twice_is_replaying_once(observations: list[Observation], installed) -> None:
+    """The second pass over the same observations leaves the history where the first left it."""
+    once, alerts_once = replay(History(installed_at=installed), observations)
+    twice, alerts_twice = replay(once, observations)
+    assert twice.finished == once.finished
+    assert (twice.active is None) == (once.active is None)
+    assert alerts_twice <= alerts_once | {"permission_pending", "setup_deadline_exceeded"}
