@@ -6,7 +6,7 @@ For each N and page size, against a fresh sandbox on loopback holding N ``settin
 (plus 5 ``error`` and 5 ``ready`` ones), requests are counted by the sandbox (not the client):
 
 * ``steady``: one sweep's reads as the product does them
-  (:func:`onboarding.sweep.read_partner_channels`), every channel tracked as a previous sweep saw
+  (:func:`onboarding.hub.scan.read_partner_channels`), every channel tracked as a previous sweep saw
   it, none changed since;
 * ``1% ready``: the same after 1% of them turned ``ready`` since that sweep (they must be found
   in the ``ready`` list);
@@ -33,7 +33,7 @@ import httpx
 from _common import Sandbox, machine, serve_sandbox
 from naive_poller import list_pending, poll_once
 
-from onboarding.sweep import SweepRead, read_partner_channels
+from onboarding.hub.scan import SweepRead, read_partner_channels
 
 EXTRA = 5  # error and ready channels besides the N setting_up ones
 CONSTANT = 2  # the error list (one page here) and one page of the ready list

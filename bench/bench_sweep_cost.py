@@ -7,7 +7,7 @@ The sandbox on loopback holds N ``setting_up`` channels (plus 5 ``error``, 5 ``r
 is the work of ``flows/watch.py``'s first three tasks, called as plain functions in this process:
 
 1. ``tracked``: the history's unsettled snapshots and active runs (what to look for);
-2. ``read``: :func:`onboarding.sweep.read_partner_channels` (HTTP to the sandbox);
+2. ``read``: :func:`onboarding.hub.scan.read_partner_channels` (HTTP to the sandbox);
 3. ``record``: every channel mapped to a snapshot (``tasks.sweep._snapshot``), then
    ``upsert_snapshots`` + ``record_transitions`` in one transaction;
 4. ``plan``: active runs, completed onboardings among the candidates, ``plan_sweep``.
@@ -48,6 +48,7 @@ from _common import (
 )
 from sqlalchemy import Engine
 
+from onboarding.hub.scan import ActiveRun, SweepPlan, SweepRead, plan_sweep, read_partner_channels
 from onboarding.store import (
     RunState,
     active_runs,
@@ -58,7 +59,6 @@ from onboarding.store import (
     unsettled_snapshots,
     upsert_snapshots,
 )
-from onboarding.sweep import ActiveRun, SweepPlan, SweepRead, plan_sweep, read_partner_channels
 from tasks.sweep import _snapshot
 
 T = TypeVar("T")

@@ -1,49 +1,46 @@
-"""``onboard-channel``: one flow run per channel, from signup to ready and a notified partner.
+"""``onboard-channel``: one onboarding, from signup to a partner holding the channel's key.
 
-Reads like the procedure: claim the channel, look at it, wait while it is being set up, then finish
-the follow-up steps, or raise an alert and fail. Every step is a task in ``tasks/``; this module
-holds no HTTP and no SQL.
+Reads like the procedure: claim the channel, read it, and do what the lifecycle says: deliver the
+key once it is ready, wait again (for the channel, the client's permission or the partner's
+callback) without holding a process, or raise an alert and fail. The two task runs are the Partner
+API read and the partner notification, whose retries Prefect owns; the bookkeeping between them is
+plain calls into the core. This module holds no HTTP and no SQL.
 """
 
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime
-from typing import Any, NamedTuple
+from typing import Any
 
 from prefect import flow
 from prefect.states import Completed, Failed, State
 
 from onboarding.alerts import AlertKind
+from onboarding.history import (
+    Claim,
+    ClaimKind,
+    claim_channel,
+    close_run,
+    delivery_step,
+    next_step,
+    note_waiting,
+)
 from onboarding.hub import Channel
-from onboarding.procedure import Verdict, poll_delay
+from onboarding.lifecycle import Action, Decision, poll_delay
+from onboarding.orchestration.flow_runs import current_flow_run
+from onboarding.orchestration.reconciler import hand_over
+from onboarding.runtime import settings
 from onboarding.store import RunState
 from tasks.alerting import alert_on_flow_failure, raise_alert, resolve_channel_alerts
 from tasks.channels import read_channel
-from tasks.flow_runs import current_flow_run, label_current_run, park_current_run
-from tasks.followup import notify_partner
-from tasks.history import Claim, ClaimKind, claim_channel, finish_run, record_status
-from tasks.reporting import publish_timeline
-from tasks.resources import partner_id, settings
+from tasks.followup import Delivery, notify_partner
+from tasks.report import publish_timeline
 
-__all__ = ["onboard_channel", "run_name"]
-
-
-def run_name(channel_id: str, client_id: str | None) -> str:
-    """``onboard-<client>-<channel>``, the name people search for in the UI."""
-    return f"onboard-{client_id or 'unknown'}-{channel_id}"
-
-
-def _templated_name() -> str:
-    from prefect.runtime import flow_run
-
-    params = flow_run.parameters
-    return run_name(params["channel_id"], params.get("client_id"))
+__all__ = ["onboard_channel"]
 
 
 @flow(
     name="onboard-channel",
-    flow_run_name=_templated_name,
     on_failure=[alert_on_flow_failure],
     on_crashed=[alert_on_flow_failure],
     persist_result=False,
@@ -51,105 +48,70 @@ def _templated_name() -> str:
 async def onboard_channel(
     channel_id: str, client_id: str | None = None, trigger: str = "manual"
 ) -> State[Any]:
-    """Onboard one channel: wait for ``ready``, notify the partner, or alert and fail."""
-    if client_id is None:
-        client_id = _client_of(await read_channel(channel_id))
+    """Onboard one channel: deliver its key once it is ready, or alert and fail."""
+    channel = None if client_id else await read_channel(channel_id)
     flow_run_id, from_deployment = current_flow_run()
-    await label_current_run(
-        name=run_name(channel_id, client_id),
-        tags=["onboarding", f"partner:{partner_id()}", f"client:{client_id or 'unknown'}"],
-    )
-
     claim = await claim_channel(
         channel_id=channel_id,
-        client_id=client_id,
+        client_id=client_id or _client_of(channel),
         trigger=trigger,
         flow_run_id=str(flow_run_id) if flow_run_id else None,
     )
-    if claim.kind is ClaimKind.ALREADY_DONE:
-        return Completed(
-            message=f"channel {channel_id} was already onboarded (run #{claim.run_id})"
-        )
-    if claim.kind is ClaimKind.OWNED_ELSEWHERE:
-        return Completed(
-            message=f"channel {channel_id} is being onboarded by run #{claim.run_id} "
-            f"(flow run {claim.owner_flow_run_id}); nothing to do"
-        )
+    if claim.kind is not ClaimKind.OWN:
+        return Completed(message=claim.note)
 
-    channel = await read_channel(channel_id)
-    verdict = await wait_while_setting_up(claim, channel, park=from_deployment)
-    channel = verdict.channel
-    match verdict.verdict:
-        case Verdict.READY:
-            return await finish_onboarding(claim, channel)
-        case Verdict.ERROR:
-            reason = f"channel {channel_id} is in error: {_setup_error(channel)}"
-            return await fail_onboarding(claim, channel, AlertKind.CHANNEL_ERROR, reason)
-        case Verdict.UNKNOWN:
-            reason = f"unknown availability_status {channel.availability_status!r}"
-            return await fail_onboarding(claim, channel, AlertKind.UNKNOWN_STATUS, reason)
-        case _:
-            reason = f"still setting_up at the deadline ({claim.deadline_at:%Y-%m-%d %H:%M} UTC)"
-            return await fail_onboarding(
-                claim, channel, AlertKind.SETUP_DEADLINE_EXCEEDED, reason, RunState.TIMED_OUT
-            )
-
-
-class Observed(NamedTuple):
-    """The last reading of the channel and what it means."""
-
-    channel: Channel
-    verdict: Verdict
-
-
-async def wait_while_setting_up(claim: Claim, channel: Channel, *, park: bool) -> Observed:
-    """Record each reading and wait while the channel is ``setting_up``, until the deadline.
-
-    From a deployment the run parks (no process held) until the watcher wakes it; run directly
-    it polls in-process with capped exponential backoff and jitter.
-    """
-    config = settings()
     attempt = 0
-    while (verdict := await record_status(claim, channel)) is Verdict.WAIT:
-        now = datetime.now(UTC)
-        if claim.past_deadline(now):
-            break
-        if park:
-            await park_current_run(
-                until=claim.deadline_at,
-                message=f"waiting for channel {claim.channel_id} (status {channel.status})",
-            )
-        delay = poll_delay(attempt, initial=config.poll_initial, maximum=config.poll_max)
-        await asyncio.sleep(min(delay, (claim.deadline_at - now).total_seconds()))
+    while True:
+        channel = await read_channel(channel_id)
+        step = next_step(claim, channel)
+        if step.action is Action.FINISH:
+            step = await deliver_key(claim, channel)
+        match step.action:
+            case Action.FINISH:
+                return await complete_onboarding(claim, channel)
+            case Action.FAIL | Action.TIME_OUT:
+                return await fail_onboarding(claim, channel, step)
+        retry_at = note_waiting(claim, step)
+        if from_deployment:
+            return await hand_over(claim, until=retry_at or claim.deadline_at, reason=step.reason)
+        config = settings()
+        await asyncio.sleep(
+            poll_delay(attempt, initial=config.poll_initial, maximum=config.poll_max)
+        )
         attempt += 1
-        channel = await read_channel(claim.channel_id)
-    return Observed(channel, verdict)
 
 
-async def finish_onboarding(claim: Claim, channel: Channel) -> State[Any]:
-    """The channel is ready: notify the partner, close the run, clear the channel's alerts."""
-    await notify_partner(claim, channel)
-    await finish_run(claim, state=RunState.COMPLETED)
+async def deliver_key(claim: Claim, channel: Channel) -> Decision:
+    """Create and deliver the key; what the lifecycle says when that could not be done."""
+    delivery = await notify_partner(claim, channel)
+    if delivery is Delivery.DONE:
+        return Decision(Action.FINISH, "the partner holds the channel's key")
+    return delivery_step(claim, refused=delivery is Delivery.REFUSED)
+
+
+async def complete_onboarding(claim: Claim, channel: Channel) -> State[Any]:
+    """The partner holds the key: close the run, clear the channel's alerts, leave a timeline."""
+    close_run(claim, state=RunState.COMPLETED)
     await resolve_channel_alerts(claim)
     await publish_timeline(claim, channel, outcome="completed")
     return Completed(message=f"channel {claim.channel_id} is ready; onboarding completed")
 
 
-async def fail_onboarding(
-    claim: Claim,
-    channel: Channel,
-    kind: AlertKind,
-    reason: str,
-    state: RunState = RunState.FAILED,
-) -> State[Any]:
+async def fail_onboarding(claim: Claim, channel: Channel, step: Decision) -> State[Any]:
     """Alert, close the run with the reason, and end the flow run Failed."""
-    await raise_alert(claim, channel, kind=kind, detail=reason)
-    await finish_run(claim, state=state, reason=reason)
-    await publish_timeline(claim, channel, outcome=str(state), reason=reason)
+    reason = step.reason
+    if step.alert == AlertKind.CHANNEL_ERROR:
+        reason = f"channel {claim.channel_id} is in error: {_setup_error(channel)}"
+    state = RunState.TIMED_OUT if step.action is Action.TIME_OUT else RunState.FAILED
+    await raise_alert(claim, channel, kind=AlertKind(step.alert), detail=reason)
+    close_run(claim, state=state, reason=reason)
+    await publish_timeline(claim, channel, outcome=state, reason=reason)
     return Failed(message=reason)
 
 
-def _client_of(channel: Channel) -> str:
+def _client_of(channel: Channel | None) -> str:
+    if channel is None:
+        return "unknown"
     return channel.client_id or (channel.client.id if channel.client else None) or "unknown"
 
 

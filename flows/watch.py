@@ -1,8 +1,8 @@
 """``watch-channels``: the scheduled sweep that makes onboarding correct when webhooks are not.
 
 Reads like the procedure: look at the partner's channels in a few batched calls, write down what
-changed, then start the onboardings nobody started, wake the ones whose channel settled, alert on
-the late ones, and retry what failed before (inbox events, alert deliveries).
+changed, then reconcile every onboarding with it (start, wake, adopt, cancel, alert), and retry what
+failed before (inbox events, alert deliveries).
 """
 
 from __future__ import annotations
@@ -15,20 +15,17 @@ from tasks.alerting import alert_on_flow_failure
 from tasks.sweep import (
     SweepProgress,
     SweepSummary,
-    alert_overdue,
     announce_transitions,
     close_orphaned,
     count_by_status,
-    plan_next_steps,
     publish_overview,
     read_channels,
+    reconcile_channels,
     record_sweep,
     replay_inbox,
     resolve_recovered,
     retry_alert_deliveries,
     revive_stalled,
-    start_onboardings,
-    wake_onboardings,
 )
 
 __all__ = ["watch_channels"]
@@ -52,17 +49,13 @@ async def watch_channels() -> SweepSummary:
     changes = await record_sweep(seen)
     await resolve_recovered(changes)
     await progress.done("recorded")
-    plan = await plan_next_steps(seen)
-    await progress.done("planned")
 
-    started = await start_onboardings(plan.start)
-    await progress.done("started")
-    offline = started.prefect_note is not None
-    woken = await wake_onboardings(plan.wake + plan.overdue, dry_run=offline)
+    done = await reconcile_channels(seen)
+    offline = done.prefect_note is not None
     revived = [] if offline else await revive_stalled()
     closed = [] if offline else await close_orphaned()
-    overdue = await alert_overdue(plan.overdue)
-    await progress.done("woken")
+    await progress.done("reconciled")
+
     replayed = await replay_inbox()
     resent = await retry_alert_deliveries()
     await announce_transitions(changes)
@@ -71,17 +64,21 @@ async def watch_channels() -> SweepSummary:
     summary = SweepSummary(
         seen=count_by_status(seen),
         transitions=sum(1 for change in changes if not change.is_new),
-        started=started.started,
-        would_start=started.would_start,
-        woken=woken.woken,
+        started=done.started,
+        woken=done.woken,
+        adopted=done.adopted,
+        cancelled=done.cancelled,
+        reopened=done.reopened,
+        alerted=done.alerted,
+        overdue=done.overdue,
         revived=revived,
         closed=closed,
-        would_wake=woken.would_wake,
-        overdue=overdue,
+        would_start=done.would_start,
+        would_wake=done.would_wake,
         missing=seen.missing,
         replayed=replayed,
         alert_retries=resent,
-        prefect_note=started.prefect_note,
+        prefect_note=done.prefect_note,
     )
     await publish_overview(summary)
     await progress.done("published")

@@ -111,6 +111,21 @@ class Settings(BaseSettings):
     callback_secret: SecretStr | None = Field(
         None, description="Key that signs completion callbacks (`X-Onboarding-Signature`)."
     )
+    callback_retry_window: float = Field(
+        86_400.0,
+        gt=0,
+        description="Seconds a key that the callback did not take is retried (a fresh key each "
+        "attempt) before the `callback_failed` alert.",
+    )
+    callback_timeout: float = Field(
+        15.0, gt=0, description="Seconds the partner's callback may take to answer."
+    )
+    permission_alert_after: float = Field(
+        86_400.0,
+        gt=0,
+        description="Seconds an onboarding waits for the client's permission before the "
+        "`permission_pending` alert.",
+    )
     alert_urls: str = Field(
         "", description="Comma-separated Apprise URLs (json://, slack://, mailto://, ...)."
     )

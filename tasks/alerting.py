@@ -2,44 +2,26 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
 from typing import Any
 
 from prefect import task
 from prefect.cache_policies import NO_CACHE
-from prefect.events import emit_event
 
-from onboarding.alerts import AlertContext, AlertKind, AlertOutcome, AlertService, kind_info
+from onboarding.alerts import AlertContext, AlertKind, AlertOutcome, kind_info
+from onboarding.history import Claim
 from onboarding.hub import AuthError, Channel, HubUnavailable, RateLimited
+from onboarding.runtime import alert_service, history_engine
 from onboarding.settings import ConfigError, load_hub_settings
 from onboarding.store import RunState, find_runs, session_scope, update_run
-from tasks.history import Claim
-from tasks.resources import history_engine, settings
 
 __all__ = [
     "alert_kind_for",
     "alert_on_flow_failure",
-    "alert_service",
     "raise_alert",
     "resolve_channel_alerts",
 ]
-
-
-def _emit(name: str, payload: dict[str, Any]) -> None:
-    """Publish an alert as a Prefect event, for automations to route."""
-    emit_event(
-        event=name,
-        resource={
-            "prefect.resource.id": f"onboarding.alert.{payload.get('dedup_key', 'unknown')}",
-            "prefect.resource.name": str(payload.get("kind", "alert")),
-        },
-        payload=payload,
-    )
-
-
-def alert_service() -> AlertService:
-    """The alert service configured from the environment, emitting Prefect events."""
-    return AlertService.from_settings(settings(), history_engine(), emit=_emit)
 
 
 def _run_url() -> str | None:
@@ -64,7 +46,8 @@ async def raise_alert(
     claim: Claim, channel: Channel | None, *, kind: AlertKind, detail: str
 ) -> AlertOutcome:
     """Raise (or repeat, or stay quiet about) an alert for this onboarding."""
-    return alert_service().raise_alert(
+    return await asyncio.to_thread(
+        alert_service().raise_alert,
         kind=kind,
         partner_id=claim.partner_id,
         channel_id=claim.channel_id,
@@ -73,10 +56,11 @@ async def raise_alert(
     )
 
 
-@task(name="resolve-alerts", cache_policy=NO_CACHE)
 async def resolve_channel_alerts(claim: Claim) -> list[AlertKind]:
-    """The channel is ready: close its open alerts with a resolve notice."""
-    return alert_service().resolve_channel(partner_id=claim.partner_id, channel_id=claim.channel_id)
+    """The channel is ready: close its open alerts with a resolve notice (off the event loop)."""
+    return await asyncio.to_thread(
+        alert_service().resolve_channel, partner_id=claim.partner_id, channel_id=claim.channel_id
+    )
 
 
 def alert_kind_for(error: BaseException | None) -> AlertKind:

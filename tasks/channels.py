@@ -10,7 +10,7 @@ from prefect.tasks import exponential_backoff
 
 from onboarding.hub import Channel
 from onboarding.hub.errors import is_retryable
-from tasks.resources import hub_client, settings
+from onboarding.runtime import hub_client, settings
 
 __all__ = ["read_channel", "retry_if_transient"]
 

@@ -1,19 +1,21 @@
-"""The follow-up steps once a channel is ready: each idempotent, each recorded in the history.
+"""The follow-up once a channel is ready: create its Messaging API key and deliver it, signed.
 
-A step recorded as done for the history run is skipped on any re-run of that onboarding (a woken,
-resumed or taken-over flow run), so a partner never receives two API keys for one onboarding.
+A delivery recorded as done for the history run is never repeated (a woken, resumed or taken-over
+flow run skips it), so a partner never receives two keys for one onboarding.
 
 The one window no record can close is a process killed between creating the key and recording
 the delivery (the key is a secret: it is never stored, so it cannot be re-sent). The step is
 recorded as ``started`` before the key is created; a re-run that finds it ``started`` knows an
 attempt was interrupted, says so in the log, and delivers a new key with ``attempt`` counting up.
 Creating a key revokes the channel's earlier ones (as the 360dialog Hub documents), so the key the
-partner last received is the one that works.
+partner last received is the one that works. For the same reason a delivery that failed is
+retried later with a fresh key, never with the undelivered one.
 """
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from enum import StrEnum
 from typing import Any
 
 import httpx
@@ -22,20 +24,29 @@ from prefect.cache_policies import NO_CACHE
 from prefect.logging import get_run_logger
 
 from onboarding.callback import CallbackError, deliver_completion
-from onboarding.hub import Channel, ChannelApiKey
+from onboarding.history import Claim
+from onboarding.hub import Channel, ChannelApiKey, HubClient
+from onboarding.hub.errors import HubError
+from onboarding.runtime import history_engine, hub_client, settings
 from onboarding.store import get_step, record_step, session_scope, step_done
 from tasks.channels import retry_if_transient
-from tasks.history import Claim
-from tasks.resources import history_engine, hub_client, settings
 
-__all__ = ["NOTIFY_PARTNER", "notify_partner"]
+__all__ = ["CALLBACK_RETRY_DELAYS", "NOTIFY_PARTNER", "Delivery", "notify_partner"]
 
 NOTIFY_PARTNER = "notify_partner"
-CALLBACK_TIMEOUT = 15.0  # seconds the partner's callback may take to answer
+CALLBACK_RETRY_DELAYS = [2, 10, 30]  # seconds between quick retries of one delivery attempt
 
-# A key created but not yet delivered, kept in memory only, so a retried callback re-sends the
-# same key instead of minting another one.
+# A key created but not yet delivered, in memory only, so a quick retry of the same attempt
+# re-sends that key instead of minting (and so revoking) another one.
 _undelivered_keys: dict[int, tuple[ChannelApiKey, int]] = {}  # run id -> (key, attempt)
+
+
+class Delivery(StrEnum):
+    """How a delivery attempt ended."""
+
+    DONE = "done"  # the partner's callback took the key (or there was nothing to deliver)
+    REFUSED = "refused"  # the Partner API refused to create the key: no client permission yet
+    FAILED = "failed"  # the key was created, the callback did not take it
 
 
 def _retry_callback(task: Any, task_run: Any, state: Any) -> bool:
@@ -46,46 +57,73 @@ def _retry_callback(task: Any, task_run: Any, state: Any) -> bool:
     return retry_if_transient(task, task_run, state)
 
 
-def _already_done(claim: Claim, step: str) -> bool:
-    with session_scope(history_engine()) as session:
-        return step_done(session, run_id=claim.run_id, step=step) is not None
+def is_permission_refusal(error: BaseException) -> bool:
+    """A 403 or 400 on creating one channel's key: the client has not granted permission.
+
+    A 401 is the partner's credentials, not the client's permission.
+    """
+    return isinstance(error, HubError) and getattr(error, "status_code", None) in (400, 403)
 
 
-def _attempts_begun(claim: Claim, step: str) -> int:
-    """How many attempts at ``step`` were recorded as started (0 if none)."""
+def _attempts_begun(claim: Claim) -> int:
+    """How many delivery attempts were recorded as started or failed (0 if none)."""
     with session_scope(history_engine()) as session:
-        record = get_step(session, run_id=claim.run_id, step=step)
-    if record is None or record.outcome != "started":
+        record = get_step(session, run_id=claim.run_id, step=NOTIFY_PARTNER)
+    if record is None or record.outcome not in ("started", "failed"):
         return 0
     return int((record.detail or {}).get("attempt", 1))
 
 
-def _record(claim: Claim, step: str, outcome: str, detail: dict[str, Any]) -> None:
+def _record(claim: Claim, outcome: str, detail: dict[str, Any]) -> None:
     with session_scope(history_engine()) as session:
-        record_step(session, run_id=claim.run_id, step=step, outcome=outcome, detail=detail)
+        record_step(
+            session, run_id=claim.run_id, step=NOTIFY_PARTNER, outcome=outcome, detail=detail
+        )
+
+
+async def _create_key(claim: Claim, channel: Channel) -> tuple[ChannelApiKey, int]:
+    """The key of this attempt: the one a quick retry already holds, or a fresh one."""
+    held = _undelivered_keys.get(claim.run_id)
+    if held is not None:
+        return held
+    attempt = _attempts_begun(claim) + 1
+    if attempt > 1:
+        get_run_logger().warning(
+            "Delivering a new API key (attempt %s): it revokes any key an earlier attempt made",
+            attempt,
+        )
+    _record(claim, "started", {"attempt": attempt})
+    hub: HubClient
+    async with hub_client() as hub:
+        key = await hub.create_channel_api_key(channel.id)
+    _undelivered_keys[claim.run_id] = (key, attempt)
+    return key, attempt
 
 
 @task(
     name="notify-partner",
     cache_policy=NO_CACHE,
-    retries=3,
-    retry_delay_seconds=[2, 10, 30],
+    retries=len(CALLBACK_RETRY_DELAYS),
+    retry_delay_seconds=CALLBACK_RETRY_DELAYS,
     retry_jitter_factor=0.5,
     retry_condition_fn=_retry_callback,
 )
-async def notify_partner(claim: Claim, channel: Channel) -> str:
+async def notify_partner(claim: Claim, channel: Channel) -> Delivery:
     """Create the channel's Messaging API key and POST it, signed, to the partner's callback.
 
-    The key exists only in memory between the two calls: it is never logged or stored.
+    The key exists only in memory between the two calls: it is never logged or stored. Quick
+    retries (a 5xx or no answer) re-send the same key; when they run out the attempt is
+    recorded ``failed`` and the onboarding retries later with a fresh key.
     """
     logger = get_run_logger()
-    if _already_done(claim, NOTIFY_PARTNER):
-        logger.info("Partner already notified for this onboarding; skipping")
-        return "already done"
+    with session_scope(history_engine()) as session:
+        if step_done(session, run_id=claim.run_id, step=NOTIFY_PARTNER) is not None:
+            logger.info("Partner already notified for this onboarding; skipping")
+            return Delivery.DONE
     config = settings()
     if not config.callback_url:
-        _record(claim, NOTIFY_PARTNER, "skipped", {"reason": "ONBOARDING_CALLBACK_URL not set"})
-        return "skipped (no ONBOARDING_CALLBACK_URL)"
+        _record(claim, "skipped", {"reason": "ONBOARDING_CALLBACK_URL not set"})
+        return Delivery.DONE
     assert config.callback_secret is not None  # settings validation guarantees it
     payload: dict[str, Any] = {
         "event": "onboarding.completed",
@@ -98,29 +136,41 @@ async def notify_partner(claim: Claim, channel: Channel) -> str:
     }
     detail: dict[str, Any] = {}
     if config.create_api_key:
-        undelivered = _undelivered_keys.get(claim.run_id)
-        if undelivered is None:
-            attempt = _attempts_begun(claim, NOTIFY_PARTNER) + 1
-            if attempt > 1:
-                logger.warning(
-                    "An earlier attempt to notify the partner was interrupted after it began; "
-                    "delivering a new API key (it revokes any key that attempt created)"
-                )
-            _record(claim, NOTIFY_PARTNER, "started", {"attempt": attempt})
-            async with hub_client() as hub:
-                undelivered = (await hub.create_channel_api_key(channel.id), attempt)
-            _undelivered_keys[claim.run_id] = undelivered
-        key, attempt = undelivered
-        payload["api_key"] = key.api_key.get_secret_value()
-        payload["api_key_id"] = key.id
+        try:
+            key, attempt = await _create_key(claim, channel)
+        except HubError as error:
+            if not is_permission_refusal(error):
+                raise
+            logger.info("The Partner API refused the key: %s", error)
+            _record(claim, "refused", {"attempt": _attempts_begun(claim)})
+            return Delivery.REFUSED
+        payload |= {"api_key": key.api_key.get_secret_value(), "api_key_id": key.id}
         payload["attempt"] = attempt
         detail.update(api_key_id=key.id, attempt=attempt)
-    async with httpx.AsyncClient(timeout=CALLBACK_TIMEOUT) as http:
-        status = await deliver_completion(
-            http, url=config.callback_url, secret=config.callback_secret, payload=payload
-        )
+    try:
+        async with httpx.AsyncClient(timeout=config.callback_timeout) as http:
+            status = await deliver_completion(
+                http, url=config.callback_url, secret=config.callback_secret, payload=payload
+            )
+    except CallbackError as error:
+        if error.retryable and _is_retry_left():
+            raise  # a quick retry of this attempt, with the same key
+        _undelivered_keys.pop(claim.run_id, None)
+        _record(claim, "failed", {**detail, "error": str(error)})
+        logger.warning("The partner's callback did not take the key: %s", error)
+        return Delivery.FAILED
     _undelivered_keys.pop(claim.run_id, None)
     detail["callback_status"] = status
-    _record(claim, NOTIFY_PARTNER, "done", detail)
+    _record(claim, "done", detail)
     logger.info("Partner notified (callback answered %s)", status)
-    return "done"
+    return Delivery.DONE
+
+
+def _is_retry_left() -> bool:
+    """True while this task run has quick retries left."""
+    from prefect.context import TaskRunContext
+
+    context = TaskRunContext.get()
+    if context is None:
+        return False
+    return context.task_run.run_count <= context.task.retries

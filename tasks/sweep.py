@@ -1,4 +1,4 @@
-"""Tasks of the watcher's sweep: read in batches, record, then start, wake and alert."""
+"""Tasks of the watcher's sweep: read in batches, record, reconcile, then retry what failed."""
 
 from __future__ import annotations
 
@@ -12,61 +12,54 @@ from prefect.cache_policies import NO_CACHE
 from prefect.events import emit_event
 from pydantic import BaseModel, Field
 
-from onboarding.alerts import AlertContext, AlertKind
+from onboarding.alerts import AlertKind
 from onboarding.hub import Channel
+from onboarding.hub.scan import SweepRead, created_at, modified_at, read_partner_channels
+from onboarding.lifecycle import FlowRunGone, Seen, Tick
+from onboarding.orchestration.flow_runs import (
+    NoDeployment,
+    close_orphaned_runs,
+    lost_flow_runs,
+    onboarding_deployment_id,
+    revive_stalled_runs,
+    run_tags,
+    stalled_flow_runs,
+)
+from onboarding.orchestration.reconciler import Reconciled, Signal, reconcile
+from onboarding.runtime import alert_service, history_engine, hub_client, partner_id, settings
 from onboarding.store import (
     ObservationSource,
     RunState,
     SnapshotChange,
     SnapshotIn,
     active_runs,
-    channels_with_runs,
     count_runs_by_state,
     finished_runs_of_flow_runs,
+    get_installation,
     record_transitions,
     session_scope,
     unsettled_snapshots,
     upsert_snapshots,
 )
-from onboarding.sweep import (
-    ActiveRun,
-    SweepPlan,
-    SweepRead,
-    modified_at,
-    plan_sweep,
-    read_partner_channels,
-)
 from onboarding.timeline import format_duration
-from tasks.alerting import alert_service
 from tasks.channels import retry_if_transient
-from tasks.flow_runs import (
-    close_orphaned_runs,
-    count_in_flight,
-    revive_stalled_runs,
-    stalled_flow_runs,
-    wake_runs,
-)
-from tasks.intake import NoDeployment
-from tasks.intake import start_onboardings as start_many
-from tasks.resources import history_engine, hub_client, partner_id, settings
 
 __all__ = [
-    "Actions",
     "SweepProgress",
     "SweepSummary",
-    "alert_overdue",
     "announce_transitions",
-    "plan_next_steps",
     "publish_overview",
     "read_channels",
+    "reconcile_channels",
     "record_sweep",
     "replay_inbox",
     "resolve_recovered",
     "retry_alert_deliveries",
     "revive_stalled",
-    "start_onboardings",
-    "wake_onboardings",
 ]
+
+READ_RETRY_DELAYS = [5, 15, 30]  # seconds between attempts at reading the partner's channels
+ALERT_RETRY_WINDOW = timedelta(days=1)  # failed alert deliveries older than this are given up
 
 
 class SweepSummary(BaseModel):
@@ -76,6 +69,10 @@ class SweepSummary(BaseModel):
     transitions: int = 0
     started: list[str] = Field(default_factory=list)
     woken: list[str] = Field(default_factory=list)
+    adopted: list[str] = Field(default_factory=list)
+    cancelled: list[str] = Field(default_factory=list)
+    reopened: list[str] = Field(default_factory=list)
+    alerted: list[str] = Field(default_factory=list)
     revived: list[str] = Field(default_factory=list)
     closed: list[str] = Field(default_factory=list)
     would_start: list[str] = Field(default_factory=list)
@@ -91,11 +88,11 @@ class SweepSummary(BaseModel):
     name="read-channels",
     cache_policy=NO_CACHE,
     retries=3,
-    retry_delay_seconds=[5, 15, 30],
+    retry_delay_seconds=READ_RETRY_DELAYS,
     retry_condition_fn=retry_if_transient,
 )
 async def read_channels() -> SweepRead:
-    """Read the partner's setting_up and error channels, and the tracked ones that left them."""
+    """Read the partner's setting_up and error channels, the newly ready ones, and the tracked."""
     with session_scope(history_engine()) as session:
         tracked: dict[str, datetime | None] = {
             snap.channel_id: snap.last_seen_at
@@ -103,8 +100,9 @@ async def read_channels() -> SweepRead:
         }
         for run in active_runs(session, partner_id=partner_id()):
             tracked.setdefault(run.channel_id, None)
+        last_sweep = get_installation(session).last_sweep_at
     async with hub_client() as hub:
-        return await read_partner_channels(hub, tracked=tracked)
+        return await read_partner_channels(hub, tracked=tracked, ready_since=last_sweep)
 
 
 def _snapshot(channel: Channel) -> SnapshotIn:
@@ -134,72 +132,39 @@ async def record_sweep(read: SweepRead) -> list[SnapshotChange]:
     return changes
 
 
-@task(name="plan-next-steps", cache_policy=NO_CACHE)
-async def plan_next_steps(read: SweepRead) -> SweepPlan:
-    """Decide which onboardings to start, which waiting runs to wake, which are overdue."""
-    with session_scope(history_engine()) as session:
-        active = {
-            run.channel_id: ActiveRun(run.id, run.channel_id, run.flow_run_id, run.deadline_at)
-            for run in active_runs(session, partner_id=partner_id())
-            if run.id is not None
-        }
-        candidates = [
-            cid
-            for cid, channel in read.channels.items()
-            if channel.availability_status == "setting_up" and cid not in active
-        ]
-        onboarded = channels_with_runs(session, channel_ids=candidates, state=RunState.COMPLETED)
-    return plan_sweep(
-        channels=read.channels.values(),
-        active=active,
-        onboarded=onboarded,
-        now=datetime.now(UTC),
-    )
+@task(name="reconcile-channels", cache_policy=NO_CACHE)
+async def reconcile_channels(read: SweepRead) -> Reconciled:
+    """Reconcile every onboarding with what the sweep saw, with time, and with Prefect.
 
-
-class Actions(BaseModel):
-    """What the sweep did to onboardings, or would have done without a deployment to run them."""
-
-    started: list[str] = Field(default_factory=list)
-    woken: list[str] = Field(default_factory=list)
-    would_start: list[str] = Field(default_factory=list)
-    would_wake: list[str] = Field(default_factory=list)
-    prefect_note: str | None = None
-
-
-@task(name="start-onboardings", cache_policy=NO_CACHE)
-async def start_onboardings(channels: list[Channel]) -> Actions:
-    """Start a parked onboarding for each channel nobody is onboarding yet."""
-    try:
-        results = await start_many(
-            [(channel.id, channel.client_id) for channel in channels], trigger="schedule"
-        )
-    except NoDeployment as exc:
-        return Actions(would_start=[channel.id for channel in channels], prefect_note=str(exc))
-    return Actions(started=[result.channel_id for result in results if result.created])
-
-
-@task(name="wake-onboardings", cache_policy=NO_CACHE)
-async def wake_onboardings(runs: list[ActiveRun], *, dry_run: bool = False) -> Actions:
-    """Wake the parked onboarding runs whose channel left setting_up (or past its deadline).
-
-    At most ``ONBOARDING_WAKE_LIMIT`` runs are due or executing at once; when more channels
-    settle together, the rest stay parked until a later sweep finds room. Thousands of due runs
-    would make every poll of the serving process (and Prefect's late-runs service) read them all.
+    Each channel read is an observation; each active onboarding also gets a tick (deadlines,
+    permission waits, delivery retries) and, when Prefect lost its flow run, that news.
     """
-    if dry_run:
-        return Actions(would_wake=[run.channel_id for run in runs])
-    candidates = [run.flow_run_id for run in runs if run.flow_run_id]
-    if not candidates:
-        return Actions()
-    room = settings().wake_limit - await count_in_flight(_onboarding_tags())
-    woken = set(await wake_runs(candidates, limit=max(room, 0)))
-    return Actions(woken=[run.channel_id for run in runs if run.flow_run_id in woken])
+    with session_scope(history_engine()) as session:
+        active = active_runs(session, partner_id=partner_id())
+    signals = [
+        Signal(
+            channel.id, channel.client_id, Seen(channel.availability_status, created_at(channel))
+        )
+        for channel in read.channels.values()
+    ]
+    signals += [Signal(run.channel_id, run.client_id, Tick(read.started_at)) for run in active]
+    try:
+        await onboarding_deployment_id()
+    except NoDeployment:
+        pass  # nothing can be re-created without it; the reconciliation says so
+    else:
+        by_flow_run = {run.flow_run_id: run.channel_id for run in active if run.flow_run_id}
+        lost = await lost_flow_runs(list(by_flow_run))
+        signals += [
+            Signal(by_flow_run[flow_run_id], None, FlowRunGone(cancelled_by_person=cancelled))
+            for flow_run_id, cancelled in lost.items()
+        ]
+    return await reconcile(signals, trigger="schedule", swept_at=read.started_at)
 
 
 def _onboarding_tags() -> list[str]:
     """The tags every onboarding flow run of this partner carries."""
-    return ["onboarding", f"partner:{partner_id()}"]
+    return run_tags(partner_id=partner_id(), client_id=None)[:2]
 
 
 @task(name="revive-stalled", cache_policy=NO_CACHE)
@@ -249,25 +214,6 @@ def _aware(moment: datetime) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
-@task(name="alert-overdue", cache_policy=NO_CACHE)
-async def alert_overdue(runs: list[ActiveRun]) -> list[str]:
-    """Alert once per onboarding still setting_up past its deadline."""
-    service = alert_service()
-    for run in runs:
-        service.raise_alert(
-            kind=AlertKind.SETUP_DEADLINE_EXCEEDED,
-            partner_id=partner_id(),
-            channel_id=run.channel_id,
-            run_id=run.run_id,
-            context=AlertContext(
-                channel_id=run.channel_id,
-                since=run.deadline_at,
-                detail=f"still setting_up past its deadline ({run.deadline_at:%Y-%m-%d %H:%M} UTC)",
-            ),
-        )
-    return [run.channel_id for run in runs]
-
-
 @task(name="announce-transitions", cache_policy=NO_CACHE)
 async def announce_transitions(changes: list[SnapshotChange]) -> int:
     """Emit a Prefect event ``d360.channel.<status>`` per observed transition."""
@@ -301,7 +247,7 @@ def count_by_status(read: SweepRead) -> dict[str, int]:
 @task(name="retry-alert-deliveries", cache_policy=NO_CACHE)
 async def retry_alert_deliveries() -> int:
     """Resend alert notices whose delivery failed in the last day."""
-    since = datetime.now(UTC) - timedelta(days=1)
+    since = datetime.now(UTC) - ALERT_RETRY_WINDOW
     return len(alert_service().retry_failed_deliveries(since=since))
 
 
@@ -340,11 +286,11 @@ async def publish_overview(summary: SweepSummary) -> None:
 @task(name="replay-inbox", cache_policy=NO_CACHE)
 async def replay_inbox() -> int:
     """Hand the inbox's unhandled webhooks to Prefect again (they were never lost)."""
+    from onboarding.orchestration.webhooks import reconcile_event
     from onboarding.receiver import replay_unhandled
-    from tasks.intake import dispatch_event
 
     report = await replay_unhandled(
-        history_engine(), dispatch_event, min_age=settings().replay_after
+        history_engine(), reconcile_event, min_age=settings().replay_after
     )
     return report.handled
 
@@ -369,7 +315,7 @@ async def resolve_recovered(changes: list[SnapshotChange]) -> list[str]:
 class SweepProgress:
     """The sweep's progress artifact: what share of its phases is done, for the UI."""
 
-    PHASES = ("read", "recorded", "planned", "started", "woken", "replayed", "published")
+    PHASES = ("read", "recorded", "reconciled", "replayed", "published")
 
     def __init__(self, artifact_id: UUID | None) -> None:
         self._artifact_id = artifact_id

@@ -1,4 +1,4 @@
-"""The six alert kinds: how bad each is, whom it concerns, what to check; and their dedup keys."""
+"""The alert kinds: how bad each is, whom it concerns, what to check; and their dedup keys."""
 
 from __future__ import annotations
 
@@ -17,6 +17,9 @@ class AlertKind(StrEnum):
     AUTH_FAILED = "auth_failed"
     HUB_UNAVAILABLE = "hub_unavailable"
     FLOW_CRASHED = "flow_crashed"
+    PERMISSION_PENDING = "permission_pending"
+    CALLBACK_FAILED = "callback_failed"
+    ACCOUNT_PROBLEM = "account_problem"
 
 
 class Severity(StrEnum):
@@ -82,6 +85,34 @@ _KINDS: dict[AlertKind, KindInfo] = {
         hint=(
             "Check 360dialog's status page and this host's network, DNS and proxy "
             "(D360_HUB_URL). Onboardings resume once the API answers."
+        ),
+    ),
+    AlertKind.PERMISSION_PENDING: KindInfo(
+        Severity.WARNING,
+        partner_wide=False,
+        title="client has not granted permission for the channel's key",
+        hint=(
+            "The client pays 360dialog directly and must allow you to manage the number: ask "
+            "them to grant the permission in the 360dialog Client Hub. The onboarding goes on "
+            "by itself once they have."
+        ),
+    ),
+    AlertKind.CALLBACK_FAILED: KindInfo(
+        Severity.ERROR,
+        partner_wide=False,
+        title="could not deliver the channel's API key to your callback",
+        hint=(
+            "Your completion callback (ONBOARDING_CALLBACK_URL) refused or did not answer for the "
+            "whole retry window. Fix it, then run `onboarding rekey CHANNEL_ID` to send a new key."
+        ),
+    ),
+    AlertKind.ACCOUNT_PROBLEM: KindInfo(
+        Severity.ERROR,
+        partner_wide=False,
+        title="Meta reported a problem with the client's account",
+        hint=(
+            "360dialog sent an account_violation or account_restriction event: read it in the "
+            "Partner Hub and the WhatsApp Manager, and tell the client."
         ),
     ),
     AlertKind.FLOW_CRASHED: KindInfo(

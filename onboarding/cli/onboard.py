@@ -36,9 +36,9 @@ def _run(channel_id: str, client_id: str | None) -> tuple[int, str]:
 
     from flows.onboard import onboard_channel
     from onboarding.cli._common import EXIT_DEADLINE, EXIT_FAILED, quiet_prefect_console
+    from onboarding.runtime import engine_for
     from onboarding.settings import load_hub_settings, load_settings
     from onboarding.store import RunState, find_runs, session_scope, upgrade
-    from tasks.resources import engine_for
 
     settings = load_settings()
     load_hub_settings().require_credentials()

@@ -82,6 +82,9 @@ def _print_summary(summary: Any) -> None:
     for label, ids in (
         ("onboardings started", summary.started),
         ("onboardings woken", summary.woken),
+        ("adopted (ready before this installation)", summary.adopted),
+        ("cancelled", summary.cancelled),
+        ("flow runs re-created", summary.reopened),
         ("would start", summary.would_start),
         ("would wake", summary.would_wake),
         ("past deadline", summary.overdue),

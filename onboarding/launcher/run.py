@@ -118,11 +118,11 @@ class _Up:
             use_sandbox_credentials(self.settings.sandbox_port, env)
 
         from flows.onboard import run_name
-        from tasks.intake import dispatch_event
+        from onboarding.orchestration.webhooks import reconcile_event
 
         self.name_for = run_name
         events = EventLog(self.engine, run_name)
-        self.gate = gate = GatedHandoff(dispatch_event)
+        self.gate = gate = GatedHandoff(reconcile_event)
         token, generated = webhook_token(self.settings)
         self.receiver = await start_receiver(
             settings=self.settings,

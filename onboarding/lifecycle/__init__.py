@@ -20,6 +20,7 @@ from onboarding.lifecycle.decide import (
     decide,
 )
 from onboarding.lifecycle.events import EVENT_MEANINGS, Meaning, meaning_of
+from onboarding.lifecycle.polling import poll_delay
 
 __all__ = [
     "EVENT_MEANINGS",
@@ -42,4 +43,5 @@ __all__ = [
     "classify",
     "decide",
     "meaning_of",
+    "poll_delay",
 ]

@@ -76,7 +76,7 @@ class ActiveRun:
     waiting_for: Waiting = Waiting.CHANNEL
     deadline_at: datetime | None = None
     since: datetime | None = None  # when it began waiting for permission or delivery
-    retry_at: datetime | None = None  # when the next delivery attempt is due
+    retry_at: datetime | None = None  # when the next key or delivery attempt is due
 
 
 @dataclass(frozen=True)
@@ -310,14 +310,14 @@ def _on_tick(tick: Tick, history: History, policy: Policy) -> tuple[Decision, ..
         return _do(Action.NOTHING, "no active onboarding")
     match active.waiting_for:
         case Waiting.PERMISSION:
-            wake = Decision(Action.WAKE, "ask for the key again (waiting for permission)")
+            due = active.retry_at is None or tick.now >= active.retry_at
+            decisions = [Decision(Action.WAKE, "ask for the key again")] if due else []
             since = active.since or tick.now
             if tick.now - since >= policy.permission_alert_after:
-                return (
-                    Decision(Action.ALERT, "still no client permission", "permission_pending"),
-                    wake,
+                decisions.insert(
+                    0, Decision(Action.ALERT, "still no client permission", "permission_pending")
                 )
-            return (wake,)
+            return tuple(decisions) or _do(Action.NOTHING, "next key attempt not due yet")
         case Waiting.DELIVERY:
             if active.retry_at is None or tick.now >= active.retry_at:
                 return _do(Action.WAKE, "retry delivering the key")

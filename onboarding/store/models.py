@@ -24,12 +24,12 @@ __all__ = [
     "ChannelSnapshot",
     "EventOutcome",
     "InboundEvent",
+    "Installation",
     "ObservationSource",
     "OnboardingRun",
     "OnboardingStep",
     "RunState",
     "StatusObservation",
-    "Trigger",
 ]
 
 
@@ -37,30 +37,31 @@ class RunState(StrEnum):
     """Where one onboarding run is."""
 
     PENDING = "pending"
-    WAITING = "waiting"
+    WAITING = "waiting"  # for the channel to leave setting_up
+    PERMISSION = "permission"  # for the client to let the partner create the channel's key
     READY = "ready"
+    UNDELIVERED = "undelivered"  # ready, but the partner's callback has not taken a key yet
     COMPLETED = "completed"
     FAILED = "failed"
     TIMED_OUT = "timed_out"
     CANCELLED = "cancelled"
+    ADOPTED = "adopted"  # ready before this installation's first sweep: recorded, never keyed
 
 
-ACTIVE_STATES: tuple[str, ...] = (RunState.PENDING, RunState.WAITING, RunState.READY)
+ACTIVE_STATES: tuple[str, ...] = (
+    RunState.PENDING,
+    RunState.WAITING,
+    RunState.PERMISSION,
+    RunState.READY,
+    RunState.UNDELIVERED,
+)
 TERMINAL_STATES: tuple[str, ...] = (
     RunState.COMPLETED,
     RunState.FAILED,
     RunState.TIMED_OUT,
     RunState.CANCELLED,
+    RunState.ADOPTED,
 )
-
-
-class Trigger(StrEnum):
-    """What started a run."""
-
-    WEBHOOK = "webhook"
-    SCHEDULE = "schedule"
-    MANUAL = "manual"
-    REPLAY = "replay"
 
 
 class ObservationSource(StrEnum):
@@ -101,7 +102,7 @@ SQLModel.metadata.naming_convention = {
 }
 
 # The same predicate (one literal) for both dialects, so the index is "one active run per channel".
-_ACTIVE_RUN = text("state IN ('pending', 'waiting', 'ready')")
+_ACTIVE_RUN = text("state IN ('pending', 'waiting', 'permission', 'ready', 'undelivered')")
 _OPEN_ALERT = text("resolved_at IS NULL")
 
 
@@ -142,11 +143,29 @@ class OnboardingRun(SQLModel, table=True):
     failure_reason: str | None = Field(default=None, sa_type=Text)
     attempts: int = Field(default=1)
     updated_at: datetime = _now_ts()
+    waiting_since: datetime | None = _ts(nullable=True)  # began waiting for permission/delivery
+    retry_at: datetime | None = _ts(nullable=True)  # next delivery attempt (undelivered)
 
     @property
     def is_active(self) -> bool:
-        """True while the run is pending, waiting or ready."""
+        """True while the run is not finished."""
         return self.state in ACTIVE_STATES
+
+
+class Installation(SQLModel, table=True):
+    """This installation of the product (one row): its id and its first sweep.
+
+    The id makes flow-run idempotency keys unique to this history, so a reset history never
+    attaches a new onboarding to an old flow run. Channels ready before the first sweep are
+    adopted, never keyed.
+    """
+
+    __tablename__ = "installation"
+
+    id: str = Field(primary_key=True, max_length=36)
+    created_at: datetime = _now_ts()
+    first_sweep_at: datetime | None = _ts(nullable=True)
+    last_sweep_at: datetime | None = _ts(nullable=True)
 
 
 class OnboardingStep(SQLModel, table=True):

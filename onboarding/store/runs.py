@@ -25,6 +25,7 @@ from onboarding.store.types import utcnow
 __all__ = [
     "active_runs",
     "active_runs_of",
+    "adopt_channels",
     "channels_with_runs",
     "count_runs_by_state",
     "find_runs",
@@ -33,11 +34,10 @@ __all__ = [
     "get_run",
     "get_step",
     "latest_completed_runs",
+    "latest_finished_states",
     "mark_run_waiting",
-    "note_attempt",
     "record_step",
     "runs_past_deadline",
-    "set_flow_run_id",
     "settle_run",
     "start_or_get_run",
     "start_runs",
@@ -215,6 +215,52 @@ def latest_completed_runs(
     return found
 
 
+def latest_finished_states(session: Session, *, channel_ids: Sequence[str]) -> dict[str, str]:
+    """For each channel with a finished run, the final state of its latest one."""
+    found: dict[str, str] = {}
+    for start in range(0, len(channel_ids), _CHUNK):
+        statement = (
+            select(OnboardingRun.channel_id, OnboardingRun.state)
+            .where(
+                col(OnboardingRun.channel_id).in_(channel_ids[start : start + _CHUNK]),
+                col(OnboardingRun.state).in_(TERMINAL_STATES),
+            )
+            .order_by(col(OnboardingRun.started_at), col(OnboardingRun.id))
+        )
+        found.update(session.exec(statement))  # the latest wins
+    return found
+
+
+def adopt_channels(
+    session: Session,
+    *,
+    partner_id: str,
+    channels: Sequence[tuple[str, str]],
+    now: datetime | None = None,
+) -> None:
+    """Record ``(channel_id, client_id)`` channels as adopted: finished runs that never key."""
+    now = now or utcnow()
+    session.add_all(
+        _new_run(
+            partner_id=partner_id,
+            channel_id=channel_id,
+            client_id=client_id,
+            trigger="adopted",
+            deadline_seconds=0,
+            now=now,
+        ).model_copy(
+            update={
+                "state": RunState.ADOPTED,
+                "stage": "ready before this installation",
+                "finished_at": now,
+                "settled_at": now,
+            }
+        )
+        for channel_id, client_id in channels
+    )
+    session.flush()
+
+
 def update_run(session: Session, *, run_id: int, **fields: Any) -> OnboardingRun:
     """Set ``fields`` on the run (and ``updated_at``); unknown field names raise ``TypeError``."""
     unknown = set(fields) - _UPDATABLE
@@ -227,17 +273,6 @@ def update_run(session: Session, *, run_id: int, **fields: Any) -> OnboardingRun
     session.add(run)
     session.flush()
     return run
-
-
-def set_flow_run_id(session: Session, *, run_id: int, flow_run_id: str) -> OnboardingRun:
-    """Link the run to the Prefect flow run that drives it."""
-    return update_run(session, run_id=run_id, flow_run_id=flow_run_id)
-
-
-def note_attempt(session: Session, *, run_id: int) -> OnboardingRun:
-    """Count one more attempt (a retry or a resumed flow run) at the run."""
-    run = _require_run(session, run_id)
-    return update_run(session, run_id=run_id, attempts=run.attempts + 1)
 
 
 def mark_run_waiting(

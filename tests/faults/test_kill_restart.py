@@ -26,8 +26,8 @@ from sqlalchemy import Engine
 from sqlmodel import select
 
 from deployments.scale.cluster import Cluster, ClusterSpec
+from onboarding.runtime import engine_for
 from onboarding.store import OnboardingRun, session_scope, upgrade
-from tasks.resources import engine_for
 from tests.e2e.helpers import wait_for
 from tests.scale.support import fresh_database, own_redis_db
 from tests.servers import free_port

@@ -11,9 +11,9 @@ from prefect import flow, get_client
 from prefect.states import Crashed, Running
 from sqlmodel import update
 
+from onboarding.orchestration.flow_runs import awaiting_state, revive_stalled_runs
+from onboarding.runtime import history_engine
 from onboarding.store import OnboardingRun, RunState, session_scope, settle_run, start_or_get_run
-from tasks.flow_runs import awaiting_state, revive_stalled_runs
-from tasks.resources import history_engine
 from tasks.sweep import close_orphaned, revive_stalled
 
 ON_POSTGRESQL = pytest.mark.parametrize("test_database", ["postgresql"], indirect=True)

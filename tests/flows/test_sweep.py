@@ -12,8 +12,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from onboarding.hub import HubClient
+from onboarding.hub.scan import ActiveRun, plan_sweep, read_partner_channels
 from onboarding.settings import load_hub_settings
-from onboarding.sweep import ActiveRun, plan_sweep, read_partner_channels
 from tests.servers import free_port
 
 

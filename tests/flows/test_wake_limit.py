@@ -8,8 +8,8 @@ from datetime import UTC, datetime, timedelta
 from prefect import flow, get_client
 from prefect.states import Completed, Running
 
-from onboarding.sweep import ActiveRun
-from tasks.flow_runs import AWAITING_CHANNEL, awaiting_state, wake_runs
+from onboarding.hub.scan import ActiveRun
+from onboarding.orchestration.flow_runs import AWAITING_CHANNEL, awaiting_state, wake_runs
 from tasks.sweep import wake_onboardings
 
 

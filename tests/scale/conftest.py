@@ -17,8 +17,8 @@ import pytest
 from sqlalchemy import Engine
 
 from deployments.scale.cluster import Cluster, ClusterSpec
+from onboarding.runtime import engine_for
 from onboarding.store import upgrade
-from tasks.resources import engine_for
 from tests.scale.support import fresh_database, own_redis_db
 from tests.servers import free_port
 

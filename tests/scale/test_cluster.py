@@ -14,8 +14,8 @@ from pydantic import SecretStr
 from sqlmodel import select
 
 from onboarding.receiver import create_app
+from onboarding.runtime import engine_for
 from onboarding.store import InboundEvent, OnboardingRun, session_scope
-from tasks.resources import engine_for
 from tests.servers import serve_in_thread
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.timeout(900)]
@@ -63,13 +63,13 @@ def test_fifty_onboardings_on_workers_complete_once_each(on_cluster, sandbox, ca
     history = on_cluster.history_url
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
-    from tasks.intake import dispatch_event
+    from onboarding.orchestration.webhooks import reconcile_event
 
     async def handoff(event: Any) -> str:
         # The receiver runs in uvicorn's thread, which does not see this test's temporary
         # Prefect settings: point its handoff at the cluster explicitly.
         with temporary_settings(updates={PREFECT_API_URL: on_cluster.api_url}):
-            return await dispatch_event(event)
+            return await reconcile_event(event)
 
     app = create_app(engine=engine_for(history), token=SecretStr(TOKEN), handoff=handoff)
     with serve_in_thread(app) as receiver:

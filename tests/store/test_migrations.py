@@ -14,6 +14,7 @@ TABLES = {
     "alert_delivery",
     "channel_snapshot",
     "inbound_event",
+    "installation",
     "onboarding_run",
     "onboarding_step",
     "status_observation",

@@ -9,7 +9,6 @@ from sqlmodel import Session, func, select
 from onboarding.store import (
     SnapshotChange,
     StatusObservation,
-    Trigger,
     channel_timeline,
     record_observation,
     record_transitions,
@@ -79,7 +78,7 @@ def test_bulk_transitions_skip_repeats_and_link_active_runs(session: Session) ->
         partner_id="p",
         channel_id="ch-0",
         client_id="c",
-        trigger=Trigger.SCHEDULE,
+        trigger="schedule",
         deadline_seconds=60,
     )
     record_observation(

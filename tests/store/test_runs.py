@@ -13,7 +13,6 @@ from onboarding.store import (
     ACTIVE_STATES,
     OnboardingRun,
     RunState,
-    Trigger,
     active_runs_of,
     find_runs,
     get_active_run,
@@ -42,7 +41,7 @@ def _start(
         partner_id="p-1",
         channel_id=channel_id,
         client_id="cl-1",
-        trigger=Trigger.WEBHOOK,
+        trigger="webhook",
         deadline_seconds=3600,
         **extra,  # type: ignore[arg-type]
     )
@@ -223,7 +222,7 @@ def test_start_runs_starts_the_missing_and_returns_the_active(session: Session) 
         session,
         partner_id="p-1",
         channels=[("ch-old", "cl-1"), ("ch-a", "cl-2"), ("ch-b", "cl-3")],
-        trigger=Trigger.SCHEDULE,
+        trigger="schedule",
         deadline_seconds=60,
         now=T0,
     )
@@ -248,7 +247,7 @@ def test_start_runs_falls_back_one_by_one_when_another_writer_won(engine: Engine
                 session,
                 partner_id="p-1",
                 channels=[("ch-raced", "cl-1"), ("ch-free", "cl-1")],
-                trigger=Trigger.SCHEDULE,
+                trigger="schedule",
                 deadline_seconds=60,
             )
         finally:

@@ -1,4 +1,4 @@
-"""What the tasks share: settings, the history engine, Partner API clients and the alert service.
+"""What every part shares: settings, the history engine, Partner API clients, the alert service.
 
 Settings are read afresh on each call (cheap, and tests change the environment between runs);
 engines are cached per database URL because each owns a connection pool.
@@ -11,11 +11,13 @@ from typing import Any
 
 from sqlalchemy.engine import Engine
 
+from onboarding.alerts import AlertService
 from onboarding.hub import HubClient
 from onboarding.settings import HubSettings, Settings, load_hub_settings, load_settings
 from onboarding.store import make_engine
 
 __all__ = [
+    "alert_service",
     "engine_for",
     "history_engine",
     "hub_client",
@@ -58,3 +60,22 @@ def history_engine() -> Engine:
 def hub_client(**overrides: Any) -> HubClient:
     """A Partner API client for one task's work; use it as ``async with hub_client() as hub``."""
     return HubClient.from_settings(hub_settings(), **overrides)
+
+
+def _emit_event(name: str, payload: dict[str, Any]) -> None:
+    """Publish an alert as a Prefect event, for automations to route."""
+    from prefect.events import emit_event
+
+    emit_event(
+        event=name,
+        resource={
+            "prefect.resource.id": f"onboarding.alert.{payload.get('dedup_key', 'unknown')}",
+            "prefect.resource.name": str(payload.get("kind", "alert")),
+        },
+        payload=payload,
+    )
+
+
+def alert_service() -> AlertService:
+    """The alert service configured from the environment, emitting Prefect events."""
+    return AlertService.from_settings(settings(), history_engine(), emit=_emit_event)

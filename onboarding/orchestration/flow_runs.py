@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
@@ -36,19 +37,28 @@ from prefect.client.schemas.filters import (
 )
 from prefect.client.schemas.objects import FlowRun, StateType
 from prefect.exceptions import ObjectNotFound, Pause
-from prefect.states import Completed, Failed, Scheduled
+from prefect.states import Cancelled, Completed, Failed, Scheduled
 
 __all__ = [
     "AWAITING_CHANNEL",
+    "DEPLOYMENT_NAME",
+    "ForeignFlowRun",
+    "NoDeployment",
+    "ParkedRun",
+    "cancel_flow_runs",
     "close_orphaned_runs",
     "count_in_flight",
-    "create_waiting_run",
+    "create_parked_runs",
     "current_flow_run",
+    "forget_deployment",
     "is_parked",
-    "label_current_run",
+    "lost_flow_runs",
+    "onboarding_deployment_id",
     "owner_state",
     "park_current_run",
     "revive_stalled_runs",
+    "run_name",
+    "run_tags",
     "stalled_flow_runs",
     "wake_runs",
 ]
@@ -73,18 +83,6 @@ def current_flow_run() -> tuple[UUID | None, bool]:
 
     run_id = flow_run.id
     return (UUID(run_id) if run_id else None), bool(deployment.id)
-
-
-async def label_current_run(*, name: str, tags: Iterable[str]) -> None:
-    """Give the running flow run its final name and tags (once the client id is known)."""
-    run_id, _ = current_flow_run()
-    if run_id is None:
-        return
-    async with get_client() as client:
-        flow_run = await client.read_flow_run(run_id)
-        merged = sorted(set(flow_run.tags) | set(tags))
-        if flow_run.name != name or merged != sorted(flow_run.tags):
-            await client.update_flow_run(run_id, name=name, tags=merged)
 
 
 async def owner_state(flow_run_id: str) -> str:
@@ -114,35 +112,158 @@ async def park_current_run(*, until: datetime, message: str) -> None:
     raise Pause(state=result.state)
 
 
-async def create_waiting_run(
-    *,
-    deployment_id: UUID,
-    parameters: dict[str, Any],
-    name: str,
-    tags: Iterable[str],
-    until: datetime,
-    idempotency_key: str,
-    message: str = "waiting for the channel to leave setting_up",
-    wake_now: bool = False,
-    client: PrefectClient | None = None,
-) -> FlowRun:
-    """Create an onboarding run already parked (or due now), de-duplicated by its key.
+class NoDeployment(Exception):
+    """The ``onboard-channel`` deployment is not registered with the Prefect API in use."""
 
-    Pass ``client`` when creating many: one client's pooled connections create runs about three
-    times faster than a client per run on a PostgreSQL-backed server (bench/bench_waiting.py).
+
+class ForeignFlowRun(Exception):
+    """Prefect returned, for an idempotency key, a flow run that belongs to another onboarding."""
+
+
+DEPLOYMENT_NAME = "onboard-channel/onboard-channel"
+_deployment_ids: dict[str, UUID] = {}
+
+
+async def onboarding_deployment_id() -> UUID:
+    """The id of the ``onboard-channel`` deployment (looked up once per API URL)."""
+    from prefect.settings import PREFECT_API_URL
+
+    api = str(PREFECT_API_URL.value())
+    if api not in _deployment_ids:
+        async with get_client() as client:
+            try:
+                deployment = await client.read_deployment_by_name(DEPLOYMENT_NAME)
+            except ObjectNotFound:
+                raise NoDeployment(
+                    f"deployment {DEPLOYMENT_NAME!r} is not registered at {api}: "
+                    "run `onboarding up` or `python -m deployments.serve`"
+                ) from None
+        _deployment_ids[api] = deployment.id
+    return _deployment_ids[api]
+
+
+def forget_deployment() -> None:
+    """Look the deployment up again next time (it was deleted and may be re-created)."""
+    _deployment_ids.clear()
+
+
+def run_name(channel_id: str, client_id: str | None) -> str:
+    """``onboard-<client>-<channel>``, the name people search for in the UI."""
+    return f"onboard-{client_id or 'unknown'}-{channel_id}"
+
+
+def run_tags(*, partner_id: str, client_id: str | None) -> list[str]:
+    """The tags of every onboarding flow run: product, partner and client."""
+    return ["onboarding", f"partner:{partner_id}", f"client:{client_id or 'unknown'}"]
+
+
+@dataclass(frozen=True)
+class ParkedRun:
+    """A flow run to create for one history run."""
+
+    history_key: str  # ``<installation>-<history run id>``: unique to this history run
+    attempt: int  # a new flow run for the same history run (one was lost) counts up
+    channel_id: str
+    client_id: str | None
+    partner_id: str
+    trigger: str
+    until: datetime
+    wake_now: bool = False
+    message: str | None = None
+
+    @property
+    def tag(self) -> str:
+        """The tag that ties the flow run to its history run."""
+        return f"history:{self.history_key}"
+
+
+async def create_parked_runs(runs: Iterable[ParkedRun], *, concurrency: int = 4) -> list[str]:
+    """Create each onboarding's flow run parked (or due now); returns their ids, in order.
+
+    Named and tagged once, here. The idempotency key is unique to the history run and attempt,
+    so a retried creation returns the same flow run; a flow run that comes back for a key but
+    carries another history run's tag is an error naming both, never a silent attach. On SQLite
+    more than a few creations at once only add lock contention.
     """
-    state = Scheduled(scheduled_time=datetime.now(UTC)) if wake_now else None
-    async with contextlib.AsyncExitStack() as stack:
-        if client is None:
-            client = await stack.enter_async_context(get_client())
-        return await client.create_flow_run_from_deployment(
-            deployment_id,
-            parameters=parameters,
-            name=name,
-            tags=list(tags),
-            idempotency_key=idempotency_key,
-            state=state or awaiting_state(until, message),
+    deployment_id = await onboarding_deployment_id()
+    gate = asyncio.Semaphore(concurrency)
+
+    async def create(client: PrefectClient, run: ParkedRun) -> str:
+        state = (
+            Scheduled(scheduled_time=datetime.now(UTC))
+            if run.wake_now
+            else awaiting_state(
+                run.until,
+                run.message
+                or f"waiting for channel {run.channel_id} to settle "
+                f"(since {datetime.now(UTC):%Y-%m-%d %H:%M} UTC)",
+            )
         )
+        async with gate:
+            try:
+                flow_run = await client.create_flow_run_from_deployment(
+                    deployment_id,
+                    parameters={
+                        "channel_id": run.channel_id,
+                        "client_id": run.client_id,
+                        "trigger": run.trigger,
+                    },
+                    name=run_name(run.channel_id, run.client_id),
+                    tags=[*run_tags(partner_id=run.partner_id, client_id=run.client_id), run.tag],
+                    idempotency_key=f"onboard-{run.history_key}-{run.attempt}",
+                    state=state,
+                )
+            except ObjectNotFound:
+                forget_deployment()
+                raise
+        if run.tag not in flow_run.tags:
+            raise ForeignFlowRun(
+                f"flow run {flow_run.id} ({flow_run.name}) came back for onboarding "
+                f"{run.history_key} of channel {run.channel_id}, but belongs to another one "
+                f"(tags {sorted(flow_run.tags)})"
+            )
+        return str(flow_run.id)
+
+    async with get_client() as client:
+        return list(await asyncio.gather(*(create(client, run) for run in runs)))
+
+
+async def cancel_flow_runs(flow_run_ids: Iterable[str], *, message: str) -> None:
+    """End the given flow runs ``Cancelled`` (their onboarding was cancelled)."""
+    async with get_client() as client:
+        for flow_run_id in _uuids(flow_run_ids):
+            with contextlib.suppress(ObjectNotFound):
+                await client.set_flow_run_state(flow_run_id, Cancelled(message=message), force=True)
+
+
+async def lost_flow_runs(flow_run_ids: Iterable[str]) -> dict[str, bool]:
+    """Which of the flow runs of active onboardings Prefect lost: ``{id: cancelled_by_person}``.
+
+    Missing (deleted with its deployment, or never created) or ended without finishing the
+    onboarding counts as lost; ``Cancelled`` means a person cancelled it.
+    """
+    wanted = {str(run_id): run_id for run_id in _uuids(flow_run_ids)}
+    lost = {
+        flow_run_id: False for flow_run_id in map(str, flow_run_ids) if flow_run_id not in wanted
+    }
+    found: dict[str, FlowRun] = {}
+    ids = list(wanted.values())
+    async with get_client() as client:
+        for start in range(0, len(ids), 200):
+            batch = await client.read_flow_runs(
+                flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=ids[start : start + 200]))
+            )
+            found.update((str(run.id), run) for run in batch)
+    for flow_run_id in wanted:
+        flow_run = found.get(flow_run_id)
+        state = flow_run.state if flow_run else None
+        if flow_run is None:
+            lost[flow_run_id] = False
+        elif state is not None and state.type in (StateType.CANCELLED, StateType.CANCELLING):
+            lost[flow_run_id] = True
+        elif state is not None and state.type in (StateType.COMPLETED, StateType.FAILED):
+            lost[flow_run_id] = False
+    return lost
 
 
 async def wake_runs(

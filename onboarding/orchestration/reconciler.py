@@ -1,0 +1,313 @@
+"""Reconcile: observations in, the lifecycle's decisions carried out against history and Prefect.
+
+Webhooks, the signup redirect and the sweep all come here with :class:`Signal` values (a channel
+and an observation of it). One pass loads what the history knows about those channels, asks
+:func:`onboarding.lifecycle.decide` what to do, and does it in batches: adopt, cancel, open parked
+runs, re-create lost flow runs, wake (never more than ``ONBOARDING_WAKE_LIMIT`` due or executing
+at once, whoever wakes), alert. The flow run's own decisions (finish, fail, wait again) are carried
+out by the flow, through its tasks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from prefect.states import Completed, State
+
+from onboarding.alerts import AlertContext, AlertKind
+from onboarding.history import Claim, active_view, history_key, policy
+from onboarding.lifecycle import (
+    Action,
+    Decision,
+    FlowRunGone,
+    History,
+    Observation,
+    decide,
+)
+from onboarding.orchestration.flow_runs import (
+    NoDeployment,
+    ParkedRun,
+    cancel_flow_runs,
+    count_in_flight,
+    create_parked_runs,
+    onboarding_deployment_id,
+    run_tags,
+    wake_runs,
+)
+from onboarding.runtime import alert_service, history_engine, partner_id, settings
+from onboarding.store import (
+    OnboardingRun,
+    RunState,
+    active_runs_of,
+    adopt_channels,
+    get_installation,
+    latest_finished_states,
+    note_sweep,
+    session_scope,
+    settle_run,
+    start_runs,
+    update_run,
+)
+
+__all__ = ["Reconciled", "Signal", "hand_over", "reconcile"]
+
+
+@dataclass(frozen=True)
+class Signal:
+    """One observation of one channel."""
+
+    channel_id: str
+    client_id: str | None
+    observation: Observation
+
+
+@dataclass
+class Reconciled:
+    """What one reconciliation did, by channel id (and why nothing, where nothing)."""
+
+    started: list[str] = field(default_factory=list)
+    woken: list[str] = field(default_factory=list)
+    adopted: list[str] = field(default_factory=list)
+    cancelled: list[str] = field(default_factory=list)
+    reopened: list[str] = field(default_factory=list)
+    alerted: list[str] = field(default_factory=list)
+    overdue: list[str] = field(default_factory=list)  # alerted as past their set-up deadline
+    would_start: list[str] = field(default_factory=list)
+    would_wake: list[str] = field(default_factory=list)
+    prefect_note: str | None = None
+    reasons: dict[str, list[str]] = field(default_factory=dict)
+
+    @property
+    def acted(self) -> bool:
+        """True when anything was done (or would have been, without a deployment)."""
+        return any(
+            (self.started, self.woken, self.adopted, self.cancelled, self.reopened, self.alerted)
+        ) or bool(self.would_start or self.would_wake)
+
+
+async def reconcile(
+    signals: Sequence[Signal], *, trigger: str, swept_at: datetime | None = None
+) -> Reconciled:
+    """Decide on every signal and carry the decisions out; returns what was done.
+
+    ``swept_at`` marks a sweep that began reading the Partner API then: the installation's first
+    sweep adopts every channel already ready. Raises when Prefect or the history cannot be
+    reached, so an inbox event stays for the replay.
+    """
+    ids = list(dict.fromkeys(signal.channel_id for signal in signals))
+    with session_scope(history_engine()) as session:
+        installation = get_installation(session)
+        active = active_runs_of(session, channel_ids=ids)
+        finished = latest_finished_states(session, channel_ids=ids)
+        installed_at = installation.first_sweep_at
+        install_id = installation.id
+    clients = {s.channel_id: s.client_id for s in signals if s.client_id}
+    # An active run without a flow run (its creation failed half-way) counts as lost.
+    orphans = [
+        Signal(cid, None, FlowRunGone(False)) for cid, run in active.items() if not run.flow_run_id
+    ]
+    rules = policy()
+    plan: dict[Action, dict[str, Decision]] = defaultdict(dict)
+    done = Reconciled()
+    for signal in [*signals, *orphans]:
+        run = active.get(signal.channel_id)
+        history = History(
+            active=active_view(run) if run else None,
+            finished=finished.get(signal.channel_id),
+            installed_at=installed_at,
+        )
+        for decision in decide(signal.observation, history, rules):
+            if decision.action is Action.NOTHING:
+                done.reasons.setdefault(signal.channel_id, []).append(decision.reason)
+            else:
+                plan[decision.action].setdefault(signal.channel_id, decision)
+    await _carry_out(plan, active, clients, install_id, trigger, done)
+    if swept_at is not None:
+        with session_scope(history_engine()) as session:
+            note_sweep(session, at=swept_at)
+    return done
+
+
+async def _carry_out(
+    plan: dict[Action, dict[str, Decision]],
+    active: dict[str, OnboardingRun],
+    clients: dict[str, str | None],
+    install_id: str,
+    trigger: str,
+    done: Reconciled,
+) -> None:
+    """Adopt, cancel, open, re-create, wake and alert, in that order, each as one batch."""
+    partner = partner_id()
+    cancelled = set(plan[Action.CANCEL])
+    if plan[Action.ADOPT]:
+        with session_scope(history_engine()) as session:
+            adopt_channels(
+                session,
+                partner_id=partner,
+                channels=[(cid, clients.get(cid) or "unknown") for cid in plan[Action.ADOPT]],
+            )
+        done.adopted += list(plan[Action.ADOPT])
+    if cancelled:
+        await _cancel(plan[Action.CANCEL], active, partner)
+        done.cancelled += list(cancelled)
+    wake = [cid for cid in plan[Action.WAKE] if cid not in cancelled and cid in active]
+    needs_prefect = wake or plan[Action.OPEN] or plan[Action.OPEN_NOW] or plan[Action.REOPEN]
+    try:
+        if needs_prefect:
+            await onboarding_deployment_id()
+    except NoDeployment as exc:
+        done.prefect_note = str(exc)
+        done.would_start += [*plan[Action.OPEN], *plan[Action.OPEN_NOW]]
+        done.would_wake += wake
+    else:
+        await _open(plan, clients, install_id, trigger, partner, active, done)
+        await _wake(wake, active, partner, done)
+    for channel_id, decision in plan[Action.ALERT].items():
+        run = active.get(channel_id)
+        await asyncio.to_thread(
+            alert_service().raise_alert,
+            kind=decision.alert or "flow_crashed",
+            partner_id=partner,
+            channel_id=channel_id,
+            run_id=run.id if run else None,
+            context=AlertContext(
+                channel_id=channel_id,
+                client_name=run.client_name if run else None,
+                since=run.started_at if run else None,
+                detail=decision.reason,
+            ),
+        )
+        done.alerted.append(channel_id)
+        if decision.alert == AlertKind.SETUP_DEADLINE_EXCEEDED:
+            done.overdue.append(channel_id)
+
+
+async def _cancel(
+    decisions: dict[str, Decision], active: dict[str, OnboardingRun], partner: str
+) -> None:
+    """End the channels' active runs ``cancelled``, their flow runs too; no alert, no follow-up."""
+    flow_run_ids = []
+    with session_scope(history_engine()) as session:
+        for channel_id, decision in decisions.items():
+            run = active.pop(channel_id)
+            assert run.id is not None
+            settle_run(
+                session,
+                run_id=run.id,
+                state=RunState.CANCELLED,
+                availability_status=run.availability_status,
+                failure_reason=decision.reason,
+                stage="cancelled",
+            )
+            if run.flow_run_id:
+                flow_run_ids.append(run.flow_run_id)
+    await cancel_flow_runs(flow_run_ids, message="onboarding cancelled")
+    service = alert_service()
+    for channel_id in decisions:
+        await asyncio.to_thread(service.resolve_channel, partner_id=partner, channel_id=channel_id)
+
+
+async def _open(
+    plan: dict[Action, dict[str, Decision]],
+    clients: dict[str, str | None],
+    install_id: str,
+    trigger: str,
+    partner: str,
+    active: dict[str, OnboardingRun],
+    done: Reconciled,
+) -> None:
+    """Open history runs and their parked flow runs; re-create the flow runs Prefect lost."""
+    due_now = set(plan[Action.OPEN_NOW])
+    to_open = [*plan[Action.OPEN], *plan[Action.OPEN_NOW]]
+    deadline = settings().setup_deadline
+    with session_scope(history_engine()) as session:
+        opened = start_runs(
+            session,
+            partner_id=partner,
+            channels=[(cid, clients.get(cid) or "unknown") for cid in to_open],
+            trigger=trigger,
+            deadline_seconds=deadline,
+        )
+        reopen: list[tuple[OnboardingRun, int]] = []
+        for channel_id in plan[Action.REOPEN]:
+            run = active.get(channel_id)
+            if run is None or run.id is None:
+                continue
+            attempts = run.attempts + 1 if run.flow_run_id else run.attempts
+            reopen.append((update_run(session, run_id=run.id, attempts=attempts), attempts))
+        targets = [(run, run.attempts, run.channel_id in due_now) for run in opened.values()]
+        targets += [(run, attempts, False) for run, attempts in reopen]
+    if not targets:
+        return
+    flow_run_ids = await create_parked_runs(
+        ParkedRun(
+            history_key=history_key(install_id, run.id or 0),
+            attempt=attempts,
+            channel_id=run.channel_id,
+            client_id=run.client_id,
+            partner_id=partner,
+            trigger=trigger,
+            until=run.deadline_at,
+            wake_now=now,
+        )
+        for run, attempts, now in targets
+    )
+    with session_scope(history_engine()) as session:
+        for (run, _, now), flow_run_id in zip(targets, flow_run_ids, strict=True):
+            assert run.id is not None
+            fields = {"flow_run_id": flow_run_id}
+            if run.state == RunState.PENDING:
+                fields |= {
+                    "state": RunState.PENDING if now else RunState.WAITING,
+                    "stage": "queued" if now else "waiting for the channel",
+                }
+            update_run(session, run_id=run.id, **fields)
+            active[run.channel_id] = run
+    done.started += [run.channel_id for run in opened.values()]
+    done.reopened += [run.channel_id for run, _ in reopen]
+
+
+async def _wake(
+    channel_ids: list[str], active: dict[str, OnboardingRun], partner: str, done: Reconciled
+) -> None:
+    """Wake the parked runs of ``channel_ids``, within ``ONBOARDING_WAKE_LIMIT``."""
+    flow_runs = {active[cid].flow_run_id: cid for cid in channel_ids if active[cid].flow_run_id}
+    if not flow_runs:
+        return
+    tags = run_tags(partner_id=partner, client_id=None)[:2]
+    room = settings().wake_limit - await count_in_flight(tags)
+    woken = await wake_runs(list(flow_runs), limit=max(room, 0))
+    done.woken += [flow_runs[flow_run_id] for flow_run_id in woken]
+
+
+async def hand_over(claim: Claim, *, until: datetime, reason: str) -> State[Any]:
+    """Leave the waiting to a fresh parked flow run of the same onboarding, due at ``until``.
+
+    Supported all the way: this flow run ends ``Completed`` saying whom it handed over to, and
+    the new run holds no process until it is woken or ``until`` comes.
+    """
+    with session_scope(history_engine()) as session:
+        run = update_run(session, run_id=claim.run_id, attempts=claim.attempts + 1)
+        attempts = run.attempts
+    [flow_run_id] = await create_parked_runs(
+        [
+            ParkedRun(
+                history_key=claim.history_key,
+                attempt=attempts,
+                channel_id=claim.channel_id,
+                client_id=claim.client_id,
+                partner_id=claim.partner_id,
+                trigger="handover",
+                until=until,
+                message=f"{reason} (since {datetime.now(UTC):%Y-%m-%d %H:%M} UTC)",
+            )
+        ]
+    )
+    with session_scope(history_engine()) as session:
+        update_run(session, run_id=claim.run_id, flow_run_id=flow_run_id)
+    return Completed(message=f"{reason}: waiting continues in flow run {flow_run_id}")
