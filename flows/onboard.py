@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from prefect import flow
+from prefect import flow, tags
 from prefect.states import Completed, Failed, State
 
 from onboarding.alerts import AlertKind
@@ -27,16 +27,16 @@ from onboarding.history import (
 )
 from onboarding.hub import Channel
 from onboarding.lifecycle import Action, Decision, poll_delay
-from onboarding.orchestration.flow_runs import current_flow_run
+from onboarding.orchestration.flow_runs import current_flow_run, run_name, run_tags
 from onboarding.orchestration.reconciler import hand_over
-from onboarding.runtime import settings
+from onboarding.runtime import partner_id, settings
 from onboarding.store import RunState
 from tasks.alerting import alert_on_flow_failure, raise_alert, resolve_channel_alerts
 from tasks.channels import read_channel
 from tasks.followup import Delivery, notify_partner
 from tasks.report import publish_timeline
 
-__all__ = ["onboard_channel"]
+__all__ = ["onboard_channel", "onboard_in_process"]
 
 
 @flow(
@@ -79,6 +79,16 @@ async def onboard_channel(
             poll_delay(attempt, initial=config.poll_initial, maximum=config.poll_max)
         )
         attempt += 1
+
+
+async def onboard_in_process(channel_id: str, client_id: str | None) -> State[Any]:
+    """Run one onboarding in this process (``onboarding onboard``), named and tagged at creation.
+
+    Runs from the deployment get their name and tags when the adapter creates them.
+    """
+    named = onboard_channel.with_options(flow_run_name=run_name(channel_id, client_id))
+    with tags(*run_tags(partner_id=partner_id(), client_id=client_id)):
+        return await named(channel_id=channel_id, client_id=client_id, return_state=True)
 
 
 async def deliver_key(claim: Claim, channel: Channel) -> Decision:

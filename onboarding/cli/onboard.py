@@ -34,7 +34,7 @@ def _run(channel_id: str, client_id: str | None) -> tuple[int, str]:
     """Run the flow and turn its end state and history into an exit code and one line."""
     import asyncio
 
-    from flows.onboard import onboard_channel
+    from flows.onboard import onboard_in_process
     from onboarding.cli._common import EXIT_DEADLINE, EXIT_FAILED, quiet_prefect_console
     from onboarding.runtime import engine_for
     from onboarding.settings import load_hub_settings, load_settings
@@ -44,9 +44,7 @@ def _run(channel_id: str, client_id: str | None) -> tuple[int, str]:
     load_hub_settings().require_credentials()
     upgrade(settings.database_url)
     quiet_prefect_console()
-    state = asyncio.run(
-        onboard_channel(channel_id=channel_id, client_id=client_id, return_state=True)
-    )
+    state = asyncio.run(onboard_in_process(channel_id, client_id))
     if state.is_failed() or state.is_crashed():
         error = state.result(raise_on_failure=False)
         if isinstance(error, BaseException) and not isinstance(error, _HandledFailure):

@@ -54,7 +54,7 @@ from onboarding.store import (
     update_run,
 )
 
-__all__ = ["Reconciled", "Signal", "hand_over", "reconcile"]
+__all__ = ["Reconciled", "Signal", "hand_over", "reconcile", "wake_within_limit"]
 
 
 @dataclass(frozen=True)
@@ -277,12 +277,21 @@ async def _wake(
 ) -> None:
     """Wake the parked runs of ``channel_ids``, within ``ONBOARDING_WAKE_LIMIT``."""
     flow_runs = {active[cid].flow_run_id: cid for cid in channel_ids if active[cid].flow_run_id}
-    if not flow_runs:
-        return
-    tags = run_tags(partner_id=partner, client_id=None)[:2]
-    room = settings().wake_limit - await count_in_flight(tags)
-    woken = await wake_runs(list(flow_runs), limit=max(room, 0))
+    woken = await wake_within_limit([fid for fid in flow_runs if fid], partner_id=partner)
     done.woken += [flow_runs[flow_run_id] for flow_run_id in woken]
+
+
+async def wake_within_limit(flow_run_ids: list[str], *, partner_id: str) -> list[str]:
+    """Wake parked runs in order while fewer than ``ONBOARDING_WAKE_LIMIT`` are due or executing.
+
+    Every waker (webhook, sweep, signup) comes through here, so a thousand channels settling at
+    once leave the rest parked for a later sweep instead of making Prefect poll them all.
+    """
+    if not flow_run_ids:
+        return []
+    tags = run_tags(partner_id=partner_id, client_id=None)[:2]
+    room = settings().wake_limit - await count_in_flight(tags)
+    return await wake_runs(flow_run_ids, limit=max(room, 0))
 
 
 async def hand_over(claim: Claim, *, until: datetime, reason: str) -> State[Any]:

@@ -9,7 +9,7 @@ from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterName, LogFilter
 from sqlalchemy import MetaData, select
 
-from flows.onboard import onboard_channel
+from flows.onboard import onboard_in_process
 from onboarding.store import make_engine
 
 
@@ -23,8 +23,8 @@ async def _flow_run(name: str):
 
 async def test_run_is_named_tagged_and_leaves_a_timeline(onboarding_env, sandbox):
     """The run is named onboard-<client>-<channel>, tagged, and publishes its timeline."""
-    channel = sandbox.create_channel(settle_after=2, settle_to="ready")
-    await onboard_channel(channel_id=channel["id"], client_id=channel["client_id"])
+    channel = sandbox.create_channel(settle_after=8, settle_to="ready")  # first read: setting_up
+    await onboard_in_process(channel["id"], channel["client_id"])
     flow_run = await _flow_run(f"onboard-{channel['client_id']}-{channel['id']}")
     assert {"onboarding", "partner:sandbox-partner", f"client:{channel['client_id']}"} <= set(
         flow_run.tags
@@ -47,9 +47,7 @@ async def test_api_keys_appear_in_no_log_artifact_event_or_row(
     artifact, Prefect event, or history row."""
     caplog.set_level(logging.DEBUG)
     channel = sandbox.create_channel(availability_status="ready", status="ready")
-    state = await onboard_channel(
-        channel_id=channel["id"], client_id=channel["client_id"], return_state=True
-    )
+    state = await onboard_in_process(channel["id"], channel["client_id"])
     assert state.is_completed()
     [(body, _)] = callback_receiver.calls
     secrets = {json.loads(body)["api_key"], sandbox.api_key}

@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from onboarding.hub import HubClient
-from onboarding.hub.scan import ActiveRun, plan_sweep, read_partner_channels
+from onboarding.hub.scan import read_partner_channels
 from onboarding.settings import load_hub_settings
 from tests.servers import free_port
 
@@ -29,16 +29,24 @@ def _hub(sandbox, page_size: int = 100) -> HubClient:
 
 
 async def test_sweep_reads_in_pages_not_per_channel(sandbox):
-    """250 setting_up and 30 error channels cost ceil(250/100) + 1 list calls, not 280 reads."""
+    """250 setting_up, 30 error and the newly ready channels cost ceil(250/100) + 2 list calls."""
     sandbox.bulk_channels(250)
     sandbox.bulk_channels(30, availability_status="error")
     sandbox.bulk_channels(40, availability_status="ready")
     sandbox.reset_request_counts()
     async with _hub(sandbox) as hub:
-        read = await read_partner_channels(hub, tracked={})
-    assert len(read.channels) == 280
+        read = await read_partner_channels(hub, tracked={}, ready_since=datetime.now(UTC))
+    assert len([c for c in read.channels.values() if c.availability_status != "ready"]) == 280
     counts = sandbox.request_counts()
-    assert counts["total"] == math.ceil(250 / 100) + 1
+    assert counts["total"] == math.ceil(250 / 100) + 2
+
+
+async def test_first_sweep_reads_the_whole_ready_list(sandbox):
+    """Without a previous sweep every ready channel is read (the first sweep adopts them)."""
+    ready = sandbox.bulk_channels(150, availability_status="ready")
+    async with _hub(sandbox) as hub:
+        read = await read_partner_channels(hub, tracked={}, ready_since=None)
+    assert set(ready) <= set(read.channels)
 
 
 async def test_tracked_channel_that_left_setting_up_is_found_in_one_more_call(sandbox):
@@ -49,7 +57,7 @@ async def test_tracked_channel_that_left_setting_up_is_found_in_one_more_call(sa
     sandbox.set_status(tracked, "ready", status="ready")
     sandbox.reset_request_counts()
     async with _hub(sandbox) as hub:
-        read = await read_partner_channels(hub, tracked={tracked: last_seen})
+        read = await read_partner_channels(hub, tracked={tracked: last_seen}, ready_since=last_seen)
     assert read.channels[tracked].availability_status == "ready"
     assert sandbox.request_counts()["total"] == 3  # setting_up, error, first ready page
 
@@ -63,38 +71,6 @@ async def test_tracked_channel_with_unknown_status_is_read_singly(sandbox):
             hub, tracked={odd: datetime.now(UTC) - timedelta(minutes=1)}
         )
     assert read.channels[odd].availability_status == "migrating"
-
-
-def _channel(cid: str, status: str):
-    from onboarding.hub import Channel
-
-    return Channel(id=cid, availability_status=status, client_id="c")
-
-
-def test_plan_starts_untracked_setting_up_and_wakes_settled():
-    """The plan starts untracked setting_up channels, wakes settled ones, lists overdue runs."""
-    now = datetime.now(UTC)
-    active = {
-        "waiting": ActiveRun(1, "waiting", "fr-1", now + timedelta(hours=1)),
-        "settled": ActiveRun(2, "settled", "fr-2", now + timedelta(hours=1)),
-        "late": ActiveRun(3, "late", "fr-3", now - timedelta(seconds=1)),
-    }
-    plan = plan_sweep(
-        channels=[
-            _channel("new", "setting_up"),
-            _channel("done-before", "setting_up"),
-            _channel("waiting", "setting_up"),
-            _channel("settled", "ready"),
-            _channel("late", "setting_up"),
-            _channel("ready-untracked", "ready"),
-        ],
-        active=active,
-        onboarded={"done-before"},
-        now=now,
-    )
-    assert [c.id for c in plan.start] == ["new"]
-    assert [r.channel_id for r in plan.wake] == ["settled"]
-    assert [r.channel_id for r in plan.overdue] == ["late"]
 
 
 @pytest.mark.slow

@@ -8,9 +8,8 @@ from datetime import UTC, datetime, timedelta
 from prefect import flow, get_client
 from prefect.states import Completed, Running
 
-from onboarding.hub.scan import ActiveRun
 from onboarding.orchestration.flow_runs import AWAITING_CHANNEL, awaiting_state, wake_runs
-from tasks.sweep import wake_onboardings
+from onboarding.orchestration.reconciler import wake_within_limit
 
 
 @flow(name="stand-in-onboarding")
@@ -28,14 +27,6 @@ async def _state_names(flow_run_ids: list[str]) -> list[str]:
         return [(await client.read_flow_run(run_id)).state.name for run_id in flow_run_ids]
 
 
-def _active(flow_run_ids: list[str]) -> list[ActiveRun]:
-    deadline = datetime.now(UTC) + timedelta(hours=1)
-    return [
-        ActiveRun(run_id=i, channel_id=f"ch-{i}", flow_run_id=flow_run_id, deadline_at=deadline)
-        for i, flow_run_id in enumerate(flow_run_ids)
-    ]
-
-
 async def test_wakes_only_up_to_the_limit_counting_runs_already_executing(
     onboarding_env, monkeypatch
 ):
@@ -49,15 +40,15 @@ async def test_wakes_only_up_to_the_limit_counting_runs_already_executing(
     executing = await _flow_run(Running(), tags)
     parked = [await _flow_run(awaiting_state(until, "wait"), tags) for _ in range(5)]
 
-    first = await wake_onboardings.fn(_active(parked))
-    assert first.woken == ["ch-0", "ch-1"]
+    first = await wake_within_limit(parked, partner_id=partner)
+    assert first == parked[:2]
     assert await _state_names(parked) == ["Scheduled"] * 2 + [AWAITING_CHANNEL] * 3
 
-    assert (await wake_onboardings.fn(_active(parked))).woken == []  # no room yet
+    assert await wake_within_limit(parked, partner_id=partner) == []  # no room yet
 
     async with get_client() as client:
         await client.set_flow_run_state(executing, Completed(), force=True)
-    assert (await wake_onboardings.fn(_active(parked))).woken == ["ch-2"]
+    assert await wake_within_limit(parked, partner_id=partner) == [parked[2]]
     assert await _state_names(parked) == ["Scheduled"] * 3 + [AWAITING_CHANNEL] * 2
 
 
