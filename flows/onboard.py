@@ -33,7 +33,7 @@ from onboarding.runtime import partner_id, settings
 from onboarding.store import RunState
 from tasks.alerting import alert_on_flow_failure, raise_alert, resolve_channel_alerts
 from tasks.channels import read_channel
-from tasks.followup import Delivery, notify_partner
+from tasks.followup import Delivery, notify_partner_now
 from tasks.report import publish_timeline
 
 __all__ = ["onboard_channel", "onboard_in_process"]
@@ -93,7 +93,7 @@ async def onboard_in_process(channel_id: str, client_id: str | None) -> State[An
 
 async def deliver_key(claim: Claim, channel: Channel) -> Decision:
     """Create and deliver the key; what the lifecycle says when that could not be done."""
-    delivery = await notify_partner(claim, channel)
+    delivery = await notify_partner_now(claim, channel)
     if delivery is Delivery.DONE:
         return Decision(Action.FINISH, "the partner holds the channel's key")
     return delivery_step(claim, refused=delivery is Delivery.REFUSED)

@@ -31,10 +31,10 @@ from onboarding.runtime import history_engine, hub_client, settings
 from onboarding.store import get_step, record_step, session_scope, step_done
 from tasks.channels import retry_if_transient
 
-__all__ = ["CALLBACK_RETRY_DELAYS", "NOTIFY_PARTNER", "Delivery", "notify_partner"]
+__all__ = ["NOTIFY_PARTNER", "Delivery", "notify_partner", "notify_partner_now"]
 
 NOTIFY_PARTNER = "notify_partner"
-CALLBACK_RETRY_DELAYS = [2, 10, 30]  # seconds between quick retries of one delivery attempt
+QUICK_RETRY_FACTORS = [1, 5, 15]  # quick retries of one delivery, in ONBOARDING_RETRY_DELAY units
 
 # A key created but not yet delivered, in memory only, so a quick retry of the same attempt
 # re-sends that key instead of minting (and so revoking) another one.
@@ -103,8 +103,7 @@ async def _create_key(claim: Claim, channel: Channel) -> tuple[ChannelApiKey, in
 @task(
     name="notify-partner",
     cache_policy=NO_CACHE,
-    retries=len(CALLBACK_RETRY_DELAYS),
-    retry_delay_seconds=CALLBACK_RETRY_DELAYS,
+    retries=len(QUICK_RETRY_FACTORS),
     retry_jitter_factor=0.5,
     retry_condition_fn=_retry_callback,
 )
@@ -164,6 +163,15 @@ async def notify_partner(claim: Claim, channel: Channel) -> Delivery:
     _record(claim, "done", detail)
     logger.info("Partner notified (callback answered %s)", status)
     return Delivery.DONE
+
+
+async def notify_partner_now(claim: Claim, channel: Channel) -> Delivery:
+    """:func:`notify_partner` with quick retries spaced by ``ONBOARDING_RETRY_DELAY``."""
+    delay = settings().retry_delay
+    task = notify_partner.with_options(
+        retry_delay_seconds=[delay * factor for factor in QUICK_RETRY_FACTORS]
+    )
+    return await task(claim, channel)
 
 
 def _is_retry_left() -> bool:

@@ -38,6 +38,8 @@ COMMAND_MODULES = [
     "up",
     "report",
     "doctor",
+    "receiver",
+    "rekey",
 ]
 
 for _name in COMMAND_MODULES:

@@ -117,7 +117,7 @@ class _Up:
         if use_sandbox:
             use_sandbox_credentials(self.settings.sandbox_port, env)
 
-        from flows.onboard import run_name
+        from onboarding.orchestration.flow_runs import run_name
         from onboarding.orchestration.webhooks import reconcile_event
 
         self.name_for = run_name
@@ -154,6 +154,9 @@ class _Up:
         )
         await wait_for_deployments(prefect.api_url, within=DEPLOYMENT_TIMEOUT, child=serve)
         gate.open()
+        from onboarding.orchestration.flow_runs import sweep_now
+
+        await sweep_now()  # reconcile at once, not one sweep interval after a restart
         self.events = events
         self.console.print(
             start_panel(

@@ -60,6 +60,7 @@ __all__ = [
     "run_name",
     "run_tags",
     "stalled_flow_runs",
+    "sweep_now",
     "wake_runs",
 ]
 
@@ -140,6 +141,19 @@ async def onboarding_deployment_id() -> UUID:
                 ) from None
         _deployment_ids[api] = deployment.id
     return _deployment_ids[api]
+
+
+WATCH_DEPLOYMENT = "watch-channels/watch-channels"
+
+
+async def sweep_now() -> str:
+    """Start a sweep at once (``up`` does, as soon as it serves); returns its flow run id."""
+    async with get_client() as client:
+        deployment = await client.read_deployment_by_name(WATCH_DEPLOYMENT)
+        flow_run = await client.create_flow_run_from_deployment(
+            deployment.id, state=Scheduled(scheduled_time=datetime.now(UTC))
+        )
+    return str(flow_run.id)
 
 
 def forget_deployment() -> None:

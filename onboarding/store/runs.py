@@ -77,15 +77,16 @@ def _new_run(
     trigger: str,
     deadline_seconds: float,
     now: datetime,
+    state: str = RunState.PENDING,
     **extra: Any,
 ) -> OnboardingRun:
-    """A new ``pending`` run, not yet added to a session."""
+    """A new run (``pending`` unless said otherwise), not yet added to a session."""
     return OnboardingRun(
         partner_id=partner_id,
         client_id=client_id,
         channel_id=channel_id,
         trigger=trigger,
-        state=RunState.PENDING,
+        state=state,
         started_at=now,
         updated_at=now,
         deadline_at=now + timedelta(seconds=deadline_seconds),
@@ -227,7 +228,7 @@ def latest_finished_states(session: Session, *, channel_ids: Sequence[str]) -> d
             )
             .order_by(col(OnboardingRun.started_at), col(OnboardingRun.id))
         )
-        found.update(session.exec(statement))  # the latest wins
+        found.update((cid, state) for cid, state in session.exec(statement))  # latest wins
     return found
 
 
@@ -248,13 +249,10 @@ def adopt_channels(
             trigger="adopted",
             deadline_seconds=0,
             now=now,
-        ).model_copy(
-            update={
-                "state": RunState.ADOPTED,
-                "stage": "ready before this installation",
-                "finished_at": now,
-                "settled_at": now,
-            }
+            state=RunState.ADOPTED,
+            stage="ready before this installation",
+            finished_at=now,
+            settled_at=now,
         )
         for channel_id, client_id in channels
     )

@@ -256,3 +256,40 @@ def test_start_runs_falls_back_one_by_one_when_another_writer_won(engine: Engine
         assert started["ch-free"].id is not None
     with session_scope(engine) as session:
         assert len(find_runs(session, channel_id="ch-raced")) == 1
+
+
+def test_latest_finished_state_is_the_newest_final_run(session: Session) -> None:
+    """A channel's latest finished run decides; active runs and other channels do not count."""
+    first, _ = _start(session, "ch-f", now=T0)
+    settle_run(session, run_id=first.id, state=RunState.FAILED, availability_status="error")  # type: ignore[arg-type]
+    second, _ = _start(session, "ch-f", now=T0 + timedelta(hours=1))
+    settle_run(session, run_id=second.id, state=RunState.CANCELLED, availability_status=None)  # type: ignore[arg-type]
+    _start(session, "ch-active", now=T0)
+    session.commit()
+    states = runs.latest_finished_states(session, channel_ids=["ch-f", "ch-active", "ch-none"])
+    assert states == {"ch-f": RunState.CANCELLED}
+
+
+def test_adopted_channels_are_finished_and_never_active(session: Session) -> None:
+    """Adopting records a finished ``adopted`` run per channel; a later start opens a new one."""
+    runs.adopt_channels(session, partner_id="p-1", channels=[("ch-a", "cl-1"), ("ch-b", "cl-2")])
+    session.commit()
+    assert runs.latest_finished_states(session, channel_ids=["ch-a", "ch-b"]) == {
+        "ch-a": RunState.ADOPTED,
+        "ch-b": RunState.ADOPTED,
+    }
+    assert get_active_run(session, channel_id="ch-a") is None
+
+
+def test_installation_keeps_its_id_and_first_sweep(session: Session) -> None:
+    """The installation row is made once; its first sweep is kept, its latest one moves."""
+    from onboarding.store import get_installation, note_sweep
+
+    first = get_installation(session)
+    note_sweep(session, at=T0)
+    note_sweep(session, at=T0 + timedelta(minutes=1))
+    session.commit()
+    again = get_installation(session)
+    assert again.id == first.id
+    assert again.first_sweep_at == T0
+    assert again.last_sweep_at == T0 + timedelta(minutes=1)
