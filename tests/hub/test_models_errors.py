@@ -33,7 +33,7 @@ def test_channel_keeps_unknown_status_and_extra_fields() -> None:
 
 
 def test_channel_missing_optionals_are_none() -> None:
-    """Only id and availability_status are required; everything else defaults to None."""
+    """Only id is required; everything else (availability_status too) defaults to None."""
     channel = Channel.model_validate({"id": 7, "availability_status": "ready"})
     assert channel.id == "7"
     assert channel.availability_known
