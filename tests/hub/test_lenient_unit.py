@@ -35,7 +35,7 @@ FLAT = {"id": "k1", "address": "https://waba-v2.360dialog.io", "api_key": KEY, "
     ],
 )
 def test_every_key_shape_yields_the_secret(body: dict[str, Any]) -> None:
-    """Flat, wrapped and `key`-named answers all give the key as a SecretStr; only it is required."""
+    """Flat, wrapped and `key`-named answers give the key as a SecretStr; only it is required."""
     key = ChannelApiKey.model_validate(body)
     assert key.api_key.get_secret_value() == KEY
     assert KEY not in repr(key)
