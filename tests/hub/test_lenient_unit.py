@@ -61,7 +61,7 @@ async def test_an_answer_without_a_key_value_is_bad_response(body: dict[str, Any
 
 @pytest.mark.parametrize("status", [403, 400])
 async def test_refused_key_creation_is_permission_pending(status: int) -> None:
-    """A 403 or 400 on POST .../api_keys is PermissionPending with the channel and the API's text."""
+    """403 or 400 on creating a key is PermissionPending with the channel and the API text."""
 
     def handler(request: httpx.Request) -> httpx.Response:
         body = {"meta": {"http_code": status, "developer_message": "Client must grant access"}}
