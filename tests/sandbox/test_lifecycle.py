@@ -109,3 +109,17 @@ def test_demo_scenario_seeds_and_shuts_down() -> None:
     assert "ready" in statuses
     assert statuses.count("setting_up") >= 4
     assert not app.state.sandbox.timers
+
+
+def test_demo_scenario_has_a_permission_wait_and_an_outage_hook() -> None:
+    """The demo seeds a channel waiting for key permission, and arms the callback-outage hook."""
+    events: list[str] = []
+    app = create_app(scenario="demo", on_demo_event=events.append)
+    with serve_in_thread(app):
+        state = app.state.sandbox
+        pending = set(state.permission_pending)
+        armed = len(state.timers)
+
+    assert len(pending) == 1
+    assert armed >= 2 + 2  # the permission client's settle walk/grant and the outage start/end
+    assert events == []  # the outage starts minutes in, long after this test
