@@ -134,6 +134,14 @@ class Settings(BaseSettings):
         ge=0,
         description="Seconds an unhandled inbox event waits before the watcher replays it.",
     )
+    signup_redirect: str | None = Field(
+        None,
+        description="Where `/signup/360dialog` sends the client's browser (303, same query "
+        "string); unset: a small page saying the number is being set up.",
+    )
+    signup_rate_limit: int = Field(
+        30, ge=1, description="Signup redirects accepted per client IP per minute (then: 303 only)."
+    )
     sweep_interval: float = Field(60.0, gt=0, description="Seconds between watcher sweeps.")
     max_running: int = Field(
         8, ge=1, description="Onboarding flow runs executing at once (waiting ones hold none)."
@@ -177,6 +185,15 @@ class Settings(BaseSettings):
                 f"allowed only on loopback (127.0.0.1, ::1, localhost), not on {parts.hostname!r}"
             )
         raise ValueError("must be an https:// URL (http:// only on loopback)")
+
+    @field_validator("signup_redirect")
+    @classmethod
+    def _signup_redirect_is_http(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        if not value.strip().startswith(("https://", "http://")):
+            raise ValueError("must be an http(s) URL (the page the client's browser is sent to)")
+        return value.strip()
 
     @model_validator(mode="after")
     def _poll_bounds(self) -> Settings:
