@@ -52,6 +52,7 @@ from starlette.routing import Route
 from onboarding.hub import HubClient, HubError, NotFound
 from onboarding.receiver.events import Handoff, HandoffEvent
 from onboarding.receiver.handling import hand_off, mark, one_line, store
+from onboarding.settings import HubSettings
 from onboarding.store import EventOutcome
 
 __all__ = [
@@ -59,6 +60,7 @@ __all__ = [
     "MAX_CHANNELS",
     "SIGNUP_PATH",
     "TokenBucket",
+    "hub_factory",
     "parse_channel_list",
     "signup_route",
 ]
@@ -308,6 +310,12 @@ class _Signup:
 def _envelope(data: dict[str, Any]) -> str:
     """The stored body: a webhook-like envelope, so inbox readers see one shape."""
     return json.dumps({"event": EVENT, "data": data}, separators=(",", ":"), default=str)
+
+
+def hub_factory(settings: HubSettings) -> HubFactory:
+    """A ``hub`` for :func:`signup_route`: a fresh client from ``settings`` per request."""
+    settings.require_credentials()
+    return lambda: HubClient.from_settings(settings)
 
 
 def signup_route(

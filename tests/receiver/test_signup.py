@@ -9,8 +9,7 @@ import httpx
 import pytest
 from sqlalchemy import Engine
 
-from onboarding.hub import HubClient
-from onboarding.receiver.signup import SIGNUP_PATH, signup_route
+from onboarding.receiver.signup import SIGNUP_PATH, hub_factory, signup_route
 from onboarding.settings import HubSettings
 from onboarding.store import InboundEvent
 from tests.fixtures.sandbox import SandboxServer
@@ -31,11 +30,9 @@ def start_signup(
 ) -> Start:
     """Start a receiver whose signup route verifies ids against the sandbox."""
 
-    def hub() -> HubClient:
-        settings = HubSettings(
-            hub_url=sandbox.api_url, partner_id=sandbox.partner_id, api_key=sandbox.api_key
-        )
-        return HubClient.from_settings(settings)
+    hub = hub_factory(
+        HubSettings(hub_url=sandbox.api_url, partner_id=sandbox.partner_id, api_key=sandbox.api_key)
+    )
 
     def start(**options: Any) -> Served:
         options.setdefault("redirect", PARTNER_PAGE)
