@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -177,6 +179,7 @@ def test_two_hundred_requests_from_one_ip_are_throttled(
     client = sandbox.create_client(send_webhook=False)
     channel = sandbox.create_channel(client_id=client["id"], send_webhook=False)
     sandbox.reset_request_counts()
+    began = time.monotonic()
 
     statuses = [
         served.client.get(
@@ -186,9 +189,11 @@ def test_two_hundred_requests_from_one_ip_are_throttled(
         for n in range(200)
     ]
 
+    refilled = math.ceil((time.monotonic() - began) * 30 / 60)  # the bucket refills meanwhile
     assert set(statuses) == {303}
     stored = [row for row in _rows(served) if row.channel_id is None]
-    assert 30 <= len(stored) <= 40  # the bucket refills at 30 a minute while the test runs
+    assert 30 <= len(stored) <= 30 + refilled
+    assert len(stored) < 100
     wait_until(lambda: all(row.outcome != "accepted" for row in _rows(served)), what="processing")
     lookups = sandbox.request_counts()["counts"].get("GET /partners/{partner_id}/channels", 0)
     assert lookups == len(stored)
