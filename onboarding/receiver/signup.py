@@ -261,7 +261,13 @@ class _Signup:
             EventOutcome.ACCEPTED,
             EventOutcome.FAILED,
         ):
-            event = HandoffEvent(stored.inbox_id, EVENT, channel_id, client, data)
+            event = HandoffEvent(
+                inbox_id=stored.inbox_id,
+                event_type=EVENT,
+                channel_id=channel_id,
+                client_id=client,
+                data=data,
+            )
             await hand_off(self.engine, self.handoff, event)
         return None
 
