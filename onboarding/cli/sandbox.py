@@ -32,6 +32,12 @@ def register(app: typer.Typer) -> None:
             help="How key creation answers: 'flat' {id, api_key, ...}, 'wrapped' "
             "{api_keys: [...]}, or 'key' (the value named key).",
         ),
+        without_status: int = typer.Option(
+            0,
+            "--without-status",
+            min=0,
+            help="Also seed this many channels whose objects lack availability_status.",
+        ),
     ) -> None:
         """Serve the Partner API sandbox (a local simulator of 360dialog's Partner API)."""
         import uvicorn
@@ -44,6 +50,7 @@ def register(app: typer.Typer) -> None:
                 admin_key=admin_key,
                 webhook_url=webhook_url,
                 key_shape=key_shape,
+                without_status=without_status,
             )
         except ValueError as exc:
             fail(str(exc), EXIT_CONFIG)

@@ -36,6 +36,7 @@ def create_app(
     webhook_url: str | None = None,
     key_shape: str = "flat",
     on_demo_event: DemoHook | None = None,
+    without_status: int = 0,
 ) -> ASGIApp:
     """A sandbox app; ``app.state.sandbox`` is its :class:`SandboxState`.
 
@@ -44,7 +45,8 @@ def create_app(
     the sandbox partner's webhook URL (a reset clears it); ``key_shape`` is how key creation
     answers (``flat``, ``wrapped`` or ``key``; the control API can change it). The demo calls
     ``on_demo_event`` with ``"callback_outage_start"``/``"callback_outage_end"`` when the
-    partner's callback should go down and come back (whoever serves that callback listens).
+    partner's callback should go down and come back (whoever serves that callback listens);
+    ``without_status`` seeds that many channels lacking ``availability_status``.
     """
     if scenario not in (None, *SCENARIOS):
         raise ValueError(f"unknown sandbox scenario {scenario!r} (choose from {SCENARIOS})")
@@ -56,7 +58,7 @@ def create_app(
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await state.webhooks.start()
-        seed_scenario(state, scenario, on_demo_event=on_demo_event)
+        seed_scenario(state, scenario, on_demo_event=on_demo_event, without_status=without_status)
         try:
             yield
         finally:

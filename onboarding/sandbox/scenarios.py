@@ -43,9 +43,20 @@ _SIGNUP_NAMES = ["Fjord Fitness", "Golden Grill", "Harbor Hotel", "Iris Optics",
 
 
 def seed_scenario(
-    state: SandboxState, scenario: str | None, *, on_demo_event: DemoHook | None = None
+    state: SandboxState,
+    scenario: str | None,
+    *,
+    on_demo_event: DemoHook | None = None,
+    without_status: int = 0,
 ) -> None:
-    """Fill ``state`` for ``scenario`` (``None``/``"none"``: nothing); runs on the server loop."""
+    """Fill ``state`` for ``scenario`` (``None``/``"none"``: nothing); runs on the server loop.
+
+    ``without_status`` adds that many channels whose objects lack ``availability_status``
+    (as one public sample does), whatever the scenario.
+    """
+    for index in range(without_status):
+        client = state.create_client(name=f"No Status {index + 1}")
+        state.create_channel(client=client, availability_status=None)
     if scenario in (None, "none"):
         return
     if scenario != "demo":
