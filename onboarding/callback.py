@@ -1,9 +1,12 @@
 """The partner's completion callback: a signed JSON POST once a channel is onboarded.
 
 The body carries the channel's Messaging API key, so it never appears in a log line, an exception
-message or an exception's chained cause. The signature is ``sha256=<hex HMAC-SHA256 of the raw
-body>`` in ``X-Onboarding-Signature``; ``X-Onboarding-Timestamp`` (Unix seconds) says when it was
-sent. A receiver recomputes the HMAC over the exact bytes it got and compares with :func:`verify`.
+message or an exception's chained cause.
+
+The signature covers the time and the body: ``X-Onboarding-Signature: t=<unix>,v1=<hex>`` where
+``hex`` is HMAC-SHA256 with the callback secret over ``"<t>.<raw body>"``. A receiver recomputes
+it over the exact bytes it got and refuses a ``t`` older than a few minutes (a replayed request):
+:func:`verify` does both. ``X-Onboarding-Timestamp`` repeats ``t`` for receivers that log it.
 
 Errors::
 
@@ -24,6 +27,7 @@ import httpx
 from pydantic import SecretStr
 
 __all__ = [
+    "DEFAULT_TOLERANCE",
     "SIGNATURE_HEADER",
     "TIMESTAMP_HEADER",
     "CallbackError",
@@ -35,7 +39,7 @@ __all__ = [
 
 SIGNATURE_HEADER = "X-Onboarding-Signature"
 TIMESTAMP_HEADER = "X-Onboarding-Timestamp"
-_PREFIX = "sha256="
+DEFAULT_TOLERANCE = 300.0  # seconds a signature stays acceptable (clock skew plus transit)
 
 
 class CallbackError(Exception):
@@ -62,15 +66,52 @@ def _rebuild_callback_error(
     return CallbackError(message, url=url, status_code=status_code, retryable=retryable)
 
 
-def sign(body: bytes, secret: SecretStr) -> str:
-    """The ``X-Onboarding-Signature`` value for ``body``: ``sha256=`` + hex HMAC-SHA256."""
-    digest = hmac.new(secret.get_secret_value().encode(), body, hashlib.sha256).hexdigest()
-    return _PREFIX + digest
+def _digest(body: bytes, timestamp: int, secret: SecretStr) -> str:
+    """Hex HMAC-SHA256 of ``"<timestamp>.<body>"``."""
+    message = str(timestamp).encode() + b"." + body
+    return hmac.new(secret.get_secret_value().encode(), message, hashlib.sha256).hexdigest()
 
 
-def verify(body: bytes, signature: str, secret: SecretStr) -> bool:
-    """True when ``signature`` is :func:`sign` of ``body`` (compared in constant time)."""
-    return hmac.compare_digest(sign(body, secret).encode(), signature.strip().encode())
+def sign(body: bytes, secret: SecretStr, *, timestamp: int | None = None) -> str:
+    """The ``X-Onboarding-Signature`` value for ``body`` sent at ``timestamp`` (now if None)."""
+    t = int(time.time()) if timestamp is None else timestamp
+    return f"t={t},v1={_digest(body, t, secret)}"
+
+
+def _parse(header: str) -> tuple[int | None, list[str]]:
+    """``t`` and every ``v1`` value of a signature header (unknown parts ignored)."""
+    timestamp: int | None = None
+    candidates: list[str] = []
+    for part in header.split(","):
+        key, _, value = part.strip().partition("=")
+        if key == "t" and value.isdigit():
+            timestamp = int(value)
+        elif key == "v1" and value:
+            candidates.append(value.strip().lower())
+    return timestamp, candidates
+
+
+def verify(
+    body: bytes,
+    signature: str,
+    secret: SecretStr,
+    *,
+    tolerance: float = DEFAULT_TOLERANCE,
+    now: float | None = None,
+) -> bool:
+    """True when ``signature`` signs ``body`` with ``secret`` and its ``t`` is recent.
+
+    ``t`` may be at most ``tolerance`` seconds away from ``now`` (either way, for clock skew);
+    the HMAC is compared in constant time.
+    """
+    timestamp, candidates = _parse(signature)
+    if timestamp is None or not candidates:
+        return False
+    current = time.time() if now is None else now
+    if abs(current - timestamp) > tolerance:
+        return False
+    expected = _digest(body, timestamp, secret).encode()
+    return any(hmac.compare_digest(expected, candidate.encode()) for candidate in candidates)
 
 
 def _public_url(url: str) -> str:
@@ -102,10 +143,11 @@ async def deliver_completion(
     not chained to httpx's exception: that holds the request, which holds the body with the key.
     """
     body = encode_payload(payload)
+    sent_at = int(time.time())
     headers = {
         "Content-Type": "application/json",
-        SIGNATURE_HEADER: sign(body, secret),
-        TIMESTAMP_HEADER: str(int(time.time())),
+        SIGNATURE_HEADER: sign(body, secret, timestamp=sent_at),
+        TIMESTAMP_HEADER: str(sent_at),
     }
     shown = _public_url(url)
     reason: str | None = None

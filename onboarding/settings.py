@@ -12,7 +12,9 @@ validation error into one :class:`ConfigError` sentence that names the environme
 
 from __future__ import annotations
 
+import ipaddress
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -147,6 +149,14 @@ class Settings(BaseSettings):
         ge=0,
         description="Seconds an unhandled inbox event waits before the watcher replays it.",
     )
+    signup_redirect: str | None = Field(
+        None,
+        description="Where `/signup/360dialog` sends the client's browser (303, same query "
+        "string); unset: a small page saying the number is being set up.",
+    )
+    signup_rate_limit: int = Field(
+        30, ge=1, description="Signup redirects accepted per client IP per minute (then: 303 only)."
+    )
     sweep_interval: float = Field(60.0, gt=0, description="Seconds between watcher sweeps.")
     max_running: int = Field(
         8, ge=1, description="Onboarding flow runs executing at once (waiting ones hold none)."
@@ -173,6 +183,33 @@ class Settings(BaseSettings):
         description="Where `up` keeps its local state: Prefect's home and database, logs.",
     )
 
+    @field_validator("callback_url")
+    @classmethod
+    def _callback_url_is_https(cls, value: str | None) -> str | None:
+        # The callback carries a live API key: plain http only where it cannot leave the machine.
+        if not value:
+            return None
+        parts = urlsplit(value.strip())
+        if parts.scheme == "https" and parts.hostname:
+            return value.strip()
+        if parts.scheme == "http" and _is_loopback(parts.hostname):
+            return value.strip()
+        if parts.scheme == "http":
+            raise ValueError(
+                f"must use https:// (the callback carries the channel's API key); http:// is "
+                f"allowed only on loopback (127.0.0.1, ::1, localhost), not on {parts.hostname!r}"
+            )
+        raise ValueError("must be an https:// URL (http:// only on loopback)")
+
+    @field_validator("signup_redirect")
+    @classmethod
+    def _signup_redirect_is_http(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        if not value.strip().startswith(("https://", "http://")):
+            raise ValueError("must be an http(s) URL (the page the client's browser is sent to)")
+        return value.strip()
+
     @model_validator(mode="after")
     def _poll_bounds(self) -> Settings:
         if self.poll_max < self.poll_initial:
@@ -188,6 +225,18 @@ class Settings(BaseSettings):
     def alert_url_list(self) -> list[str]:
         """The Apprise URLs, split and stripped."""
         return [url.strip() for url in self.alert_urls.split(",") if url.strip()]
+
+
+def _is_loopback(host: str | None) -> bool:
+    """True for ``localhost``, 127.0.0.0/8 and ``::1``."""
+    if not host:
+        return False
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def _explain(error: ValidationError, prefix: str) -> str:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import typer
 
 __all__ = ["register"]
@@ -23,12 +25,19 @@ def register(app: typer.Typer) -> None:
         page_size: int = typer.Option(
             5, "--page-size", min=1, help="Channels asked for in the one Partner API request."
         ),
+        record: Path | None = typer.Option(
+            None,
+            "--record",
+            file_okay=False,
+            help="Save each Partner API answer to this directory, redacted (ids kept; secrets "
+            "and phone numbers masked), to send to us when your account answers differently.",
+        ),
     ) -> None:
         """Check settings, history DB, Partner API, Prefect and alert sinks; exit 1 if broken."""
         from onboarding.cli._common import EXIT_FAILED, console, print_json
         from onboarding.doctor import healthy, print_checks, run_doctor
 
-        checks = run_doctor(send=not no_send, page_size=page_size)
+        checks = run_doctor(send=not no_send, page_size=page_size, record_dir=record)
         ok = healthy(checks)
         if as_json:
             print_json({"ok": ok, "checks": [check.model_dump(mode="json") for check in checks]})

@@ -25,6 +25,19 @@ def register(app: typer.Typer) -> None:
         webhook_url: str | None = typer.Option(
             None, help="Preset the sandbox partner's webhook URL (where partner events go)."
         ),
+        key_shape: str = typer.Option(
+            "flat",
+            "--key-shape",
+            envvar="SANDBOX_KEY_SHAPE",
+            help="How key creation answers: 'flat' {id, api_key, ...}, 'wrapped' "
+            "{api_keys: [...]}, or 'key' (the value named key).",
+        ),
+        without_status: int = typer.Option(
+            0,
+            "--without-status",
+            min=0,
+            help="Also seed this many channels whose objects lack availability_status.",
+        ),
     ) -> None:
         """Serve the Partner API sandbox (a local simulator of 360dialog's Partner API)."""
         import uvicorn
@@ -36,13 +49,15 @@ def register(app: typer.Typer) -> None:
                 scenario=None if scenario == "none" else scenario,
                 admin_key=admin_key,
                 webhook_url=webhook_url,
+                key_shape=key_shape,
+                without_status=without_status,
             )
         except ValueError as exc:
             fail(str(exc), EXIT_CONFIG)
         wildcard = host in ("0.0.0.0", "::")  # noqa: S104 - a comparison, not a bind
         shown_host = "127.0.0.1" if wildcard else host
         base = f"http://{shown_host}:{port}"
-        console.print(f"[bold]Partner API sandbox[/] (scenario: {scenario})")
+        console.print(f"[bold]Partner API sandbox[/] (scenario: {scenario}, keys: {key_shape})")
         console.print(f"  D360_HUB_URL={base}/api/v2", highlight=False)
         console.print(f"  D360_PARTNER_ID={SANDBOX_PARTNER_ID}", highlight=False)
         console.print(f"  D360_API_KEY={SANDBOX_API_KEY}", highlight=False)

@@ -2,16 +2,24 @@
 
 The client is the product's own :class:`~onboarding.hub.HubClient`, so auth and error mapping are
 the real ones; a recording transport keeps the raw body of the list answer for the comparison.
+
+With ``record_dir`` the check also reads the partner object, a page of clients and the webhook
+URL (never anything that changes the account: no key is created), and
+:class:`~onboarding.doctor.record.RecordingTransport` writes each answer, redacted, to that
+directory.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+from pathlib import Path
 from typing import Any
 
 import httpx
 
 from onboarding.doctor.compare import PageComparison, compare_page
+from onboarding.doctor.record import RecordingTransport
 from onboarding.doctor.result import Check
 from onboarding.hub import HubClient
 from onboarding.hub.errors import AuthError, BadResponse, HubError, HubUnavailable, NotFound
@@ -21,6 +29,7 @@ __all__ = ["check_partner_api"]
 
 NAME = "Partner API"
 MODELS = "Partner API vs our models"
+RECORDED = "Partner API answers recorded"
 
 
 class _Recorder(httpx.AsyncBaseTransport):
@@ -84,10 +93,35 @@ def _models_check(comparison: PageComparison) -> Check:
     return Check.ok(MODELS, "the channel page matches our models", details=comparison.lines())
 
 
+def _secrets(hub: HubSettings) -> list[str]:
+    """The configured credentials, masked wherever they might be echoed."""
+    values = [hub.api_key, hub.password]
+    return [value.get_secret_value() for value in values if value is not None]
+
+
+async def _read_more(client: HubClient, limit: int) -> None:
+    """The read-only calls recorded besides the channel page (their failures are recorded too)."""
+    for call in (
+        client.get_partner,
+        lambda: client.list_clients(limit=limit),
+        client.get_webhook_url,
+    ):
+        # A failure's answer is in the recording; the channel check says what is wrong.
+        with contextlib.suppress(HubError):
+            await call()
+
+
 async def check_partner_api(
-    hub: HubSettings, *, limit: int = 5, transport: httpx.AsyncBaseTransport | None = None
+    hub: HubSettings,
+    *,
+    limit: int = 5,
+    transport: httpx.AsyncBaseTransport | None = None,
+    record_dir: Path | None = None,
 ) -> list[Check]:
-    """Reach the Partner API with one channel-list request; check it and compare its answer."""
+    """Reach the Partner API with one channel-list request; check it and compare its answer.
+
+    With ``record_dir``, also make the other read-only calls and save every answer, redacted.
+    """
     if not hub.has_credentials or not hub.partner_id:
         return [
             Check.warn(
@@ -96,13 +130,20 @@ async def check_partner_api(
                 "set D360_PARTNER_ID and D360_API_KEY (`onboarding up` uses the sandbox without)",
             )
         ]
-    recorder = _Recorder(transport or httpx.AsyncHTTPTransport())
+    inner = transport or httpx.AsyncHTTPTransport()
+    recording = None
+    if record_dir is not None:
+        recording = RecordingTransport(inner, record_dir, secrets=_secrets(hub))
+        inner = recording
+    recorder = _Recorder(inner)
     page = None
     try:
         async with HubClient.from_settings(hub, transport=recorder) as client:
             page = await client.list_channels(limit=limit)
+            if recording is not None:
+                await _read_more(client, limit)
     except HubError as exc:
-        checks = [_failure(exc, hub)]
+        checks = [_failure(exc, hub), *_recorded(recording)]
         raw = _decoded(recorder.list_body)
         if isinstance(exc, BadResponse):
             if raw is None:
@@ -110,6 +151,24 @@ async def check_partner_api(
             else:
                 checks.append(_models_check(compare_page(raw, requested_limit=limit)))
         return checks
-    summary = f"{hub.hub_url}: credentials accepted, {page.total} channel(s) in all"
+    total = "an unstated number of" if page.total is None else str(page.total)
+    summary = f"{hub.hub_url}: credentials accepted, {total} channel(s) in all"
     comparison = compare_page(_decoded(recorder.list_body), requested_limit=limit)
-    return [Check.ok(NAME, summary), _models_check(comparison)]
+    return [Check.ok(NAME, summary), _models_check(comparison), *_recorded(recording)]
+
+
+def _recorded(recording: RecordingTransport | None) -> list[Check]:
+    """A check naming the files written, when recording."""
+    if recording is None:
+        return []
+    if not recording.files:
+        return [Check.warn(RECORDED, "no answer came back, nothing recorded")]
+    where = recording.files[0].parent
+    return [
+        Check.ok(
+            RECORDED,
+            f"{len(recording.files)} answer(s) saved to {where} (ids kept; secrets, phone "
+            "numbers, e-mails and URL paths masked): look them over, then send them to us",
+            details=[path.name for path in recording.files],
+        )
+    ]

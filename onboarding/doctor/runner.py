@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 from rich.console import Console
 from rich.markup import escape
@@ -23,8 +24,13 @@ __all__ = ["healthy", "print_checks", "run_doctor"]
 _STYLE = {Status.OK: "green", Status.WARN: "yellow", Status.FAIL: "red"}
 
 
-def run_doctor(*, send: bool = True, page_size: int = 5) -> list[Check]:
-    """Every check, in order; later checks that need the settings are skipped if they are bad."""
+def run_doctor(
+    *, send: bool = True, page_size: int = 5, record_dir: Path | None = None
+) -> list[Check]:
+    """Every check, in order; later checks that need the settings are skipped if they are bad.
+
+    ``record_dir``: save each Partner API answer there, redacted (``doctor --record``).
+    """
     settings_check, settings, hub = check_settings()
     checks = [settings_check]
     if settings is None or hub is None:
@@ -33,7 +39,7 @@ def run_doctor(*, send: bool = True, page_size: int = 5) -> list[Check]:
     checks.append(database)
     if database.status is Status.OK:
         checks.append(check_event_names(settings))
-    checks.extend(asyncio.run(check_partner_api(hub, limit=page_size)))
+    checks.extend(asyncio.run(check_partner_api(hub, limit=page_size, record_dir=record_dir)))
     checks.append(check_prefect(prefect_api_url()))
     checks.extend(check_alert_sinks(settings, send=send))
     return checks

@@ -9,6 +9,7 @@ from onboarding.hub.errors import (
     HubRequestError,
     HubUnavailable,
     NotFound,
+    PermissionPending,
     RateLimited,
     is_retryable,
 )
@@ -41,6 +42,7 @@ __all__ = [
     "HubRequestError",
     "HubUnavailable",
     "NotFound",
+    "PermissionPending",
     "RateLimited",
     "SetupInfo",
     "WabaAccount",

@@ -28,7 +28,7 @@ __all__ = ["ApiKeyAuth", "BearerAuth", "HubAuth"]
 
 log = logging.getLogger("onboarding.hub")
 
-DEFAULT_TOKEN_LIFETIME = 86_400.0
+DEFAULT_TOKEN_LIFETIME = 86_400.0  # renew after 24 h when the answer has no expires_in
 
 
 def _secret(value: SecretStr | str) -> SecretStr:
@@ -121,7 +121,11 @@ class BearerAuth:
 
 
 def _parse_token(response: httpx.Response) -> tuple[SecretStr, float]:
-    """``access_token`` and ``expires_in`` from a token answer (the body is never shown)."""
+    """``access_token`` and its lifetime from a token answer (the body is never shown).
+
+    ``token_type`` may come in any case (``Bearer``, ``bearer``) or not at all; another type is
+    refused. Without a usable ``expires_in`` the token is renewed after 24 hours.
+    """
     where = describe_request(response.request)
     try:
         data: Any = response.json()
@@ -135,8 +139,16 @@ def _parse_token(response: httpx.Response) -> tuple[SecretStr, float]:
             request=where,
             status_code=response.status_code,
         )
+    token_type = data.get("token_type")
+    if token_type is not None and str(token_type).strip().lower() != "bearer":
+        shown = str(token_type)[:20] if str(token_type).isalnum() else "<unreadable>"
+        raise BadResponse(
+            f"{where}: expected token_type 'bearer' (any case), got {shown!r}",
+            request=where,
+            status_code=response.status_code,
+        )
     lifetime = data.get("expires_in")
-    valid = isinstance(lifetime, int | float) and lifetime > 0
+    valid = isinstance(lifetime, int | float) and not isinstance(lifetime, bool) and lifetime > 0
     return SecretStr(token), float(lifetime) if valid else DEFAULT_TOKEN_LIFETIME
 
 

@@ -9,7 +9,11 @@ One call peels its concerns in layers, outermost first::
     _send_one  one HTTP request; transport errors -> HubUnavailable
 
 Lists are paged by ``offset`` advanced by the items actually received, until ``offset >= total``
-or an empty page; items are de-duplicated by ``id`` because lists shift while we page.
+(when the answer has a ``total``) or an empty page; ``count`` is never read. Items are
+de-duplicated by ``id`` because lists shift while we page.
+
+Creating a channel's API key maps a 403 or 400 answer to :class:`PermissionPending` (the client
+has not granted permission yet); a 401 stays :class:`AuthError` (the partner's credentials).
 """
 
 from __future__ import annotations
@@ -28,7 +32,10 @@ from pydantic import BaseModel
 from onboarding.hub.auth import ApiKeyAuth, BearerAuth
 from onboarding.hub.decode import decode_object, list_params, validate
 from onboarding.hub.errors import (
+    AuthError,
+    HubRequestError,
     NotFound,
+    PermissionPending,
     error_for_response,
     error_for_transport,
     parse_retry_after,
@@ -173,9 +180,19 @@ class HubClient:
         return self._paged(self.list_clients, filters, sort)
 
     async def create_channel_api_key(self, channel_id: str) -> ChannelApiKey:
-        """Create a Messaging API key for ``channel_id`` (the key is a ``SecretStr``)."""
+        """Create a Messaging API key for ``channel_id`` (the key is a ``SecretStr``).
+
+        Creating a key revokes the channel's earlier keys. A 403 or 400 answer raises
+        :class:`PermissionPending` (the client has not granted permission yet); 401 stays
+        :class:`AuthError`.
+        """
         path = f"{self._partner_path}/channels/{_segment(channel_id)}/api_keys"
-        return await self._fetch(ChannelApiKey, "POST", path, sensitive=True)
+        try:
+            return await self._fetch(ChannelApiKey, "POST", path, sensitive=True)
+        except (AuthError, HubRequestError) as exc:
+            if exc.status_code in (400, 403):
+                raise PermissionPending.from_error(exc, channel_id) from exc
+            raise
 
     async def get_webhook_url(self) -> str | None:
         """The partner webhook URL 360dialog posts events to, or ``None`` if unset."""
@@ -207,7 +224,7 @@ class HubClient:
                     seen.add(item.id)
                     yield item
             offset += len(page.items)
-            if not page.items or offset >= page.total:
+            if not page.items or (page.total is not None and offset >= page.total):
                 return
 
     async def _fetch(self, model: type[M] | None, method: str, path: str, **kw: Any) -> Any:

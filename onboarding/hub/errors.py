@@ -9,6 +9,12 @@
     ├── HubUnavailable   5xx, timeouts, refused connections, network errors        transient
     ├── BadResponse      non-JSON body, or a JSON shape we cannot use              permanent
     └── HubRequestError  any other 4xx                                             permanent
+        └── PermissionPending  403/400 on creating ONE channel's key: the client   permanent
+                               has not granted permission yet (.channel_id)        (for now)
+
+Every error carries the server's ``developer_message`` (``None`` when the body has none).
+:class:`PermissionPending` is deliberately *not* an :class:`AuthError`: the partner's credentials
+work, one client has not allowed key creation yet, so no partner-wide credential alert is due.
 
 Lower-level ``httpx`` errors are mapped with ``raise ... from exc``. Messages name the request
 (method and URL without query string) and the server's ``developer_message`` when the body has
@@ -28,6 +34,7 @@ __all__ = [
     "HubRequestError",
     "HubUnavailable",
     "NotFound",
+    "PermissionPending",
     "RateLimited",
     "describe_request",
     "error_for_response",
@@ -44,11 +51,17 @@ class HubError(Exception):
     retryable: bool = False
 
     def __init__(
-        self, message: str, *, request: str | None = None, status_code: int | None = None
+        self,
+        message: str,
+        *,
+        request: str | None = None,
+        status_code: int | None = None,
+        developer_message: str | None = None,
     ) -> None:
         super().__init__(message)
         self.request = request
         self.status_code = status_code
+        self.developer_message = developer_message
 
 
 class AuthError(HubError):
@@ -87,6 +100,30 @@ class HubRequestError(HubError):
     """Any other 4xx: the request itself is wrong, so repeating it will not help."""
 
 
+class PermissionPending(HubRequestError):
+    """Creating ``channel_id``'s API key was refused (403 or 400) while the credentials work.
+
+    For clients who pay 360dialog directly, the partner may create a key only after the client
+    grants permission (360dialog then sends ``channel_permission_granted``). Repeating the call
+    at once will not help; repeating it after the grant will.
+    """
+
+    def __init__(self, message: str, *, channel_id: str | None = None, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.channel_id = channel_id
+
+    @classmethod
+    def from_error(cls, error: HubError, channel_id: str) -> PermissionPending:
+        """The refusal ``error`` of ``channel_id``'s key creation, reclassified."""
+        return cls(
+            f"{error} (channel {channel_id}: waiting for the client's permission?)",
+            channel_id=channel_id,
+            request=error.request,
+            status_code=error.status_code,
+            developer_message=error.developer_message,
+        )
+
+
 def is_retryable(exc: BaseException) -> bool:
     """True when repeating the failed call may succeed (for task retry conditions)."""
     if isinstance(exc, HubError):
@@ -113,7 +150,7 @@ def _developer_message(response: httpx.Response) -> str | None:
     except (ValueError, AttributeError):
         return None
     message = meta.get("developer_message") if isinstance(meta, dict) else None
-    return str(message) if message else None
+    return excerpt(str(message)) if message else None
 
 
 def error_for_response(response: httpx.Response) -> HubError:
@@ -122,7 +159,11 @@ def error_for_response(response: httpx.Response) -> HubError:
     where = describe_request(response.request)
     detail = _developer_message(response)
     message = f"{status} {response.reason_phrase} from {where}" + (f": {detail}" if detail else "")
-    kwargs: dict[str, Any] = {"request": where, "status_code": status}
+    kwargs: dict[str, Any] = {
+        "request": where,
+        "status_code": status,
+        "developer_message": detail,
+    }
     if status in (401, 403):
         return AuthError(message, forbidden=status == 403, **kwargs)
     if status == 404:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, SecretStr, model_validator
 
 from onboarding.text import mask_phone
 
@@ -69,7 +69,7 @@ class Channel(_Wire):
     """A partner channel (one phone number being onboarded or in use)."""
 
     id: str
-    availability_status: str
+    availability_status: str | None = None
     client_id: str | None = None
     status: str | None = None
     account_mode: str | None = None
@@ -87,7 +87,7 @@ class Channel(_Wire):
 
     @property
     def is_unknown_status(self) -> bool:
-        """True when the API sent an ``availability_status`` we do not know (alert on it)."""
+        """True when ``availability_status`` is missing or a value we do not know (alert on it)."""
         return not self.availability_known
 
     @property
@@ -118,9 +118,13 @@ class Client(_Wire):
 
 
 class _Page(_Wire):
-    """Paging fields shared by every list answer; ``total`` drives the paging loop."""
+    """Paging fields shared by every list answer; ``total`` (when sent) bounds the paging loop.
 
-    total: int
+    ``count`` is kept but never relied on: what it counts is unclear (one mock answers 3 with
+    one item).
+    """
+
+    total: int | None = None
     count: int | None = None
     limit: int | None = None
     offset: int | None = None
@@ -139,9 +143,25 @@ class ClientPage(_Page):
 
 
 class ChannelApiKey(_Wire):
-    """A Messaging API key created for a channel; ``api_key`` is secret."""
+    """A Messaging API key created for a channel; ``api_key`` is secret and the only must.
 
-    id: str
-    api_key: SecretStr
+    Accepts the flat answer ``{id, address, api_key, app_id}``, the wrapped one
+    ``{"api_keys": [{...}]}`` (the first entry is the new key), and ``key`` for ``api_key``.
+    """
+
+    api_key: SecretStr = Field(validation_alias=AliasChoices("api_key", "key"))
+    id: str | None = None
     address: str | None = None
     app_id: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _unwrap(cls, data: Any) -> Any:
+        """The first entry of a wrapped ``{"api_keys": [...]}`` answer; other shapes as they are."""
+        if isinstance(data, dict) and "api_key" not in data and "key" not in data:
+            wrapped = data.get("api_keys")
+            if isinstance(wrapped, list) and wrapped and isinstance(wrapped[0], dict):
+                return wrapped[0]
+            if isinstance(wrapped, dict):
+                return wrapped
+        return data

@@ -277,6 +277,7 @@ def create_app(
     hmac_secret: SecretStr | None = None,
     drain_timeout: float = 10.0,
     max_handoffs: int = 16,
+    signup: Route | None = None,
 ) -> Starlette:
     """The receiver as an ASGI app; with ``handoff=None`` events are stored and left unhandled.
 
@@ -305,6 +306,7 @@ def create_app(
     routes = [
         Route(HOOK_PATH, receiver.hook, methods=["POST"]),
         Route("/healthz", receiver.healthz, methods=["GET"]),
+        *([signup] if signup is not None else []),  # receiver.signup.signup_route(...)
     ]
     app = Starlette(routes=routes, lifespan=lifespan)
     app.state.receiver = receiver

@@ -15,8 +15,13 @@ from onboarding.sandbox.control_api import control_routes
 from onboarding.sandbox.errors import EXCEPTION_HANDLERS
 from onboarding.sandbox.models import utcnow
 from onboarding.sandbox.partner_api import PartnerGate, partner_router
-from onboarding.sandbox.scenarios import SCENARIOS, seed_scenario
-from onboarding.sandbox.state import DEFAULT_ADMIN_KEY, SANDBOX_PARTNER_ID, SandboxState
+from onboarding.sandbox.scenarios import SCENARIOS, DemoHook, seed_scenario
+from onboarding.sandbox.state import (
+    DEFAULT_ADMIN_KEY,
+    KEY_SHAPES,
+    SANDBOX_PARTNER_ID,
+    SandboxState,
+)
 
 __all__ = ["API_PREFIX", "create_app"]
 
@@ -29,22 +34,31 @@ def create_app(
     admin_key: str = DEFAULT_ADMIN_KEY,
     clock: Callable[[], datetime] | None = None,
     webhook_url: str | None = None,
+    key_shape: str = "flat",
+    on_demo_event: DemoHook | None = None,
+    without_status: int = 0,
 ) -> ASGIApp:
     """A sandbox app; ``app.state.sandbox`` is its :class:`SandboxState`.
 
     ``scenario`` seeds data at startup (``"demo"``, or ``None``/``"none"`` for only the partners);
     ``clock`` replaces the wall clock for timestamps and token expiry; ``webhook_url`` presets
-    the sandbox partner's webhook URL (a reset clears it).
+    the sandbox partner's webhook URL (a reset clears it); ``key_shape`` is how key creation
+    answers (``flat``, ``wrapped`` or ``key``; the control API can change it). The demo calls
+    ``on_demo_event`` with ``"callback_outage_start"``/``"callback_outage_end"`` when the
+    partner's callback should go down and come back (whoever serves that callback listens);
+    ``without_status`` seeds that many channels lacking ``availability_status``.
     """
     if scenario not in (None, *SCENARIOS):
         raise ValueError(f"unknown sandbox scenario {scenario!r} (choose from {SCENARIOS})")
-    state = SandboxState(admin_key=admin_key, clock=clock or utcnow)
+    if key_shape not in KEY_SHAPES:
+        raise ValueError(f"unknown key shape {key_shape!r} (choose from {', '.join(KEY_SHAPES)})")
+    state = SandboxState(admin_key=admin_key, clock=clock or utcnow, key_shape=key_shape)
     state.partners[SANDBOX_PARTNER_ID].webhook_url = webhook_url
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await state.webhooks.start()
-        seed_scenario(state, scenario)
+        seed_scenario(state, scenario, on_demo_event=on_demo_event, without_status=without_status)
         try:
             yield
         finally:

@@ -14,8 +14,9 @@ from starlette.routing import Route
 
 from onboarding.sandbox.errors import ApiError, json_body
 from onboarding.sandbox.faults import Fault
-from onboarding.sandbox.lifecycle import schedule_settle, schedule_status
-from onboarding.sandbox.state import SANDBOX_PARTNER_ID, SandboxState
+from onboarding.sandbox.lifecycle import schedule_grant, schedule_settle, schedule_status
+from onboarding.sandbox.signup import follow_redirect, redirect_url
+from onboarding.sandbox.state import KEY_SHAPES, SANDBOX_PARTNER_ID, Json, SandboxState
 
 __all__ = ["control_routes"]
 
@@ -51,6 +52,38 @@ def _settle_args(body: dict[str, Any]) -> tuple[float | None, str]:
     return after, to
 
 
+def _permission_args(body: dict[str, Any]) -> tuple[int | None, float | None]:
+    """``needs_permission`` (true/403/400) as the refusal status, and ``grant_permission_after``."""
+    needs, after = body.get("needs_permission"), body.get("grant_permission_after")
+    if needs is True:
+        needs = 403
+    elif needs in (False, None):
+        needs = None
+    elif needs not in (400, 403):
+        raise ApiError(400, "needs_permission must be true, false, 403 or 400")
+    if after is not None and (needs is None or not isinstance(after, int | float)):
+        raise ApiError(400, "grant_permission_after needs needs_permission and a number")
+    return needs, after
+
+
+def _new_channel(state: SandboxState, client: Json, body: dict[str, Any], **extra: Any) -> Json:
+    """One channel from a control body: settle timer and client permission included."""
+    after, to = _settle_args(body)
+    needs, grant_after = _permission_args(body)
+    channel = state.create_channel(
+        client=client,
+        availability_status=body.get("availability_status", "setting_up"),
+        needs_permission=needs,
+        send_webhook=bool(body.get("send_webhook", True)),
+        **extra,
+    )
+    if after is not None:
+        schedule_settle(state, channel["id"], after=after, to=to, error=body.get("error"))
+    if grant_after is not None:
+        schedule_grant(state, channel["id"], after=grant_after)
+    return channel
+
+
 async def create_client(request: Request) -> Response:
     """``POST /sandbox/clients``."""
     state = _admin(request)
@@ -65,11 +98,17 @@ async def create_client(request: Request) -> Response:
 
 
 async def create_channel(request: Request) -> Response:
-    """``POST /sandbox/channels``: one channel (and its client unless ``client_id`` is given)."""
+    """``POST /sandbox/channels``: one channel (and its client unless ``client_id`` is given).
+
+    ``availability_status: null`` leaves the field out; ``needs_permission`` (true, 403 or 400)
+    refuses key creation until the client grants permission (``grant_permission_after`` seconds,
+    or ``POST /sandbox/channels/{id}/permission``).
+    """
     state = _admin(request)
     body = await _body(request)
     partner_id = _partner_id(state, body)
-    after, to = _settle_args(body)
+    _settle_args(body)
+    _permission_args(body)
     send_webhook = bool(body.get("send_webhook", True))
     if body.get("client_id") in state.clients:
         client = state.clients[body["client_id"]]
@@ -80,17 +119,65 @@ async def create_channel(request: Request) -> Response:
             name=body.get("client_name"),
             send_webhook=send_webhook,
         )
-    channel = state.create_channel(
-        client=client,
+    channel = _new_channel(
+        state,
+        client,
+        body,
         channel_id=body.get("id"),
         phone_number=body.get("phone_number"),
-        availability_status=body.get("availability_status", "setting_up"),
         status=body.get("status"),
-        send_webhook=send_webhook,
     )
-    if after is not None:
-        schedule_settle(state, channel["id"], after=after, to=to, error=body.get("error"))
     return JSONResponse(channel, 201)
+
+
+async def grant_permission(request: Request) -> Response:
+    """``POST /sandbox/channels/{id}/permission``: the client grants it now (200) or later (202)."""
+    state = _admin(request)
+    channel_id = request.path_params["channel_id"]
+    if channel_id not in state.channels:
+        raise ApiError(404, f"Channel {channel_id} not found")
+    after = (await _body(request)).get("after")
+    if after:
+        if not isinstance(after, int | float):
+            raise ApiError(400, "after must be a number of seconds")
+        schedule_grant(state, channel_id, after=float(after))
+        return JSONResponse({"scheduled_in": float(after), "channel_id": channel_id}, 202)
+    return JSONResponse(state.grant_permission(channel_id))
+
+
+async def signup(request: Request) -> Response:
+    """``POST /sandbox/signup``: a client finishes the signup popup.
+
+    Creates the client and ``channels`` channels (each like ``POST /sandbox/channels``: settle
+    timer, ``needs_permission``, ``availability_status``), builds the partner redirect URL with
+    ``?client=<id>&channels=[<id>,...]&revoked=...`` (``redirect_url`` overrides the partner's
+    ``partner_redirect_url``), and with ``call: true`` GETs it the way the browser would.
+    """
+    state = _admin(request)
+    body = await _body(request)
+    partner = state.partners[_partner_id(state, body)]
+    count = body.get("channels", 1)
+    if not isinstance(count, int) or not 0 <= count <= 20:
+        raise ApiError(400, "channels must be an integer from 0 to 20")
+    revoked = body.get("revoked", [])
+    if not isinstance(revoked, list) or not all(isinstance(item, str) for item in revoked):
+        raise ApiError(400, "revoked must be a list of ids")
+    base = body.get("redirect_url") or partner.partner_redirect_url
+    if not isinstance(base, str) or not base.startswith(("http://", "https://")):
+        raise ApiError(400, "redirect_url (or the partner's partner_redirect_url) must be http(s)")
+    _settle_args(body)
+    _permission_args(body)
+    client = state.create_client(
+        partner_id=partner.id,
+        client_id=body.get("client_id"),
+        name=body.get("client_name"),
+        send_webhook=bool(body.get("send_webhook", True)),
+    )
+    ids = [_new_channel(state, client, body)["id"] for _ in range(count)]
+    url = redirect_url(base, client_id=client["id"], channel_ids=ids, revoked=revoked)
+    called = await follow_redirect(url) if body.get("call") else None
+    answer = {"client_id": client["id"], "channel_ids": ids, "redirect_url": url, "called": called}
+    return JSONResponse(answer, 201)
 
 
 async def bulk_channels(request: Request) -> Response:
@@ -101,19 +188,14 @@ async def bulk_channels(request: Request) -> Response:
     if not isinstance(count, int) or count < 0:
         raise ApiError(400, "count must be a non-negative integer")
     partner_id = _partner_id(state, body)
-    after, to = _settle_args(body)
-    send_webhook = bool(body.get("send_webhook", False))
-    availability = body.get("availability_status", "setting_up")
+    _settle_args(body)
+    _permission_args(body)
+    body = {**body, "send_webhook": bool(body.get("send_webhook", False))}
     now = state.now()
     ids = []
     for _ in range(count):
-        client = state.create_client(partner_id=partner_id, send_webhook=send_webhook)
-        channel = state.create_channel(
-            client=client, availability_status=availability, now=now, send_webhook=send_webhook
-        )
-        ids.append(channel["id"])
-        if after is not None:
-            schedule_settle(state, channel["id"], after=after, to=to)
+        client = state.create_client(partner_id=partner_id, send_webhook=body["send_webhook"])
+        ids.append(_new_channel(state, client, body, now=now)["id"])
     return JSONResponse({"ids": ids}, 201)
 
 
@@ -155,6 +237,8 @@ async def api_key_count(request: Request) -> Response:
         {
             "count": state.api_key_counts[channel_id],
             "active_key_id": state.active_api_keys.get(channel_id),
+            "refused": state.api_key_refusals[channel_id],
+            "permission_pending": channel_id in state.permission_pending,
         }
     )
 
@@ -193,16 +277,48 @@ async def webhooks(request: Request) -> Response:
     return JSONResponse(list(_admin(request).webhooks.deliveries))
 
 
+def _check_config(key: str, value: Any) -> None:
+    """400 unless ``value`` suits the config ``key``."""
+    if key in ("token_expires_in", "max_limit"):
+        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+            raise ApiError(400, f"{key} must be a non-negative integer")
+    elif key == "key_shape" and value not in KEY_SHAPES:
+        raise ApiError(400, f"key_shape must be one of {', '.join(KEY_SHAPES)}")
+    elif key == "token_type" and not (isinstance(value, str) and value):
+        raise ApiError(400, "token_type must be a non-empty string")
+    elif key == "send_expires_in" and not isinstance(value, bool):
+        raise ApiError(400, "send_expires_in must be true or false")
+    elif key in ("running_after", "live_after"):
+        number = isinstance(value, int | float) and not isinstance(value, bool) and value >= 0
+        if not (number or (key == "live_after" and value is None)):
+            raise ApiError(400, f"{key} must be a non-negative number of seconds")
+
+
 async def config(request: Request) -> Response:
-    """``POST /sandbox/config``: set ``token_expires_in`` and/or ``max_limit`` (reset restores)."""
+    """``POST /sandbox/config``: change how the sandbox answers until the next reset.
+
+    ``token_expires_in``, ``max_limit``, ``key_shape`` (flat|wrapped|key), ``token_type``
+    (e.g. ``bearer``), ``send_expires_in``, ``running_after`` and ``live_after`` (seconds after
+    ``channel_ready`` that ``channel_running``/``channel_live`` follow; ``live_after`` null: never).
+    """
     state = _admin(request)
     body = await _body(request)
-    for key in ("token_expires_in", "max_limit"):
+    for key in _CONFIG_KEYS:
         if key in body:
-            if not isinstance(body[key], int) or body[key] < 0:
-                raise ApiError(400, f"{key} must be a non-negative integer")
+            _check_config(key, body[key])
             setattr(state, key, body[key])
-    return JSONResponse({"token_expires_in": state.token_expires_in, "max_limit": state.max_limit})
+    return JSONResponse({key: getattr(state, key) for key in _CONFIG_KEYS})
+
+
+_CONFIG_KEYS = (
+    "token_expires_in",
+    "max_limit",
+    "key_shape",
+    "token_type",
+    "send_expires_in",
+    "running_after",
+    "live_after",
+)
 
 
 async def webhook_url(request: Request) -> Response:
@@ -237,6 +353,8 @@ def control_routes() -> list[Route]:
         Route("/sandbox/channels/{channel_id}", channel, methods=["GET"]),
         Route("/sandbox/channels/{channel_id}/status", channel_status, methods=["POST"]),
         Route("/sandbox/channels/{channel_id}/api_keys", api_key_count, methods=["GET"]),
+        Route("/sandbox/channels/{channel_id}/permission", grant_permission, methods=["POST"]),
+        Route("/sandbox/signup", signup, methods=["POST"]),
         Route("/sandbox/faults", faults, methods=["GET", "POST", "DELETE"]),
         Route("/sandbox/requests", requests, methods=["GET", "DELETE"]),
         Route("/sandbox/webhooks", webhooks, methods=["GET"]),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from onboarding.sandbox.state import SandboxState
 
-__all__ = ["schedule_settle", "schedule_status"]
+__all__ = ["schedule_grant", "schedule_settle", "schedule_status"]
 
 # Fractions of the settle delay at which the intermediate `status` values appear.
 _WALK = ((1 / 3, "unverified"), (2 / 3, "verified"))
@@ -47,7 +47,7 @@ def schedule_settle(
 
     def walk(status: str) -> None:
         channel = state.channels.get(channel_id)
-        if channel is not None and channel["availability_status"] == "setting_up":
+        if channel is not None and channel.get("availability_status") == "setting_up":
             state.update_channel(channel_id, status=status)
 
     for fraction, status in _WALK:
@@ -55,3 +55,13 @@ def schedule_settle(
     if to == "error":
         error = error or "Display name rejected by Meta"
     schedule_status(state, channel_id, after=after, availability_status=to, error=error)
+
+
+def schedule_grant(state: SandboxState, channel_id: str, *, after: float) -> None:
+    """The client grants the partner permission ``after`` seconds from now."""
+
+    def grant() -> None:
+        if channel_id in state.channels:
+            state.grant_permission(channel_id)
+
+    state.call_later(after, grant)

@@ -18,7 +18,7 @@ from starlette.types import Receive, Scope, Send
 from onboarding.sandbox.errors import ApiError, error_response, json_body
 from onboarding.sandbox.models import MESSAGING_API_URL, new_id
 from onboarding.sandbox.query import QueryError, parse_query, run_query
-from onboarding.sandbox.state import Partner, SandboxState
+from onboarding.sandbox.state import PERMISSION_MESSAGE, Partner, SandboxState
 
 __all__ = ["PartnerGate", "partner_router"]
 
@@ -63,9 +63,11 @@ async def token(request: Request) -> Response:
     if issued is None:
         raise ApiError(401, "Invalid username or password")
     access_token, expires_in = issued
-    return JSONResponse(
-        {"access_token": access_token, "token_type": "Bearer", "expires_in": expires_in}
-    )
+    state = _state(request)
+    answer: dict[str, Any] = {"access_token": access_token, "token_type": state.token_type}
+    if state.send_expires_in:
+        answer["expires_in"] = expires_in
+    return JSONResponse(answer)
 
 
 async def partner(request: Request) -> Response:
@@ -116,16 +118,30 @@ async def create_api_key(request: Request) -> Response:
     channel = state.channels.get(channel_id)
     if channel is None or channel["partner_id"] != partner_id:
         raise ApiError(404, f"Channel {channel_id} not found")
+    refusal = state.permission_pending.get(channel_id)
+    if refusal is not None:
+        state.api_key_refusals[channel_id] += 1
+        raise ApiError(refusal, PERMISSION_MESSAGE)
     state.api_key_counts[channel_id] += 1
     key_id = new_id("AK")
     state.active_api_keys[channel_id] = key_id  # the channel's earlier keys stop working
-    body = {
+    return JSONResponse(_key_body(state.key_shape, key_id, channel_id), 201)
+
+
+def _key_body(shape: str, key_id: str, channel_id: str) -> dict[str, Any]:
+    """A new key in ``shape`` (see :data:`~onboarding.sandbox.state.KEY_SHAPES`)."""
+    value = secrets.token_urlsafe(24)
+    key = {
         "id": key_id,
         "address": MESSAGING_API_URL,
-        "api_key": secrets.token_urlsafe(24),
+        "api_key": value,
         "app_id": "app-" + channel_id,
     }
-    return JSONResponse(body, 201)
+    if shape == "wrapped":
+        return {"api_keys": [key]}
+    if shape == "key":
+        key["key"] = key.pop("api_key")
+    return key
 
 
 async def webhook_url(request: Request) -> Response:

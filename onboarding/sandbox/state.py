@@ -20,6 +20,7 @@ from onboarding.sandbox.webhooks import WebhookSender
 
 __all__ = [
     "DEFAULT_ADMIN_KEY",
+    "KEY_SHAPES",
     "OTHER_API_KEY",
     "OTHER_PARTNER_ID",
     "SANDBOX_API_KEY",
@@ -40,7 +41,23 @@ DEFAULT_ADMIN_KEY = "sandbox-admin"
 
 DEFAULT_TOKEN_EXPIRES_IN = 86_400
 DEFAULT_MAX_LIMIT = 1000
+KEY_SHAPES = ("flat", "wrapped", "key")
+"""How ``POST .../api_keys`` answers: ``{id, address, api_key, app_id}``, the same wrapped in
+``{"api_keys": [...]}``, or flat with the value named ``key`` (all seen in real integrations)."""
+PERMISSION_MESSAGE = (
+    "The client has not granted the partner permission to manage this channel's API keys yet"
+)
 Json = dict[str, Any]
+# The settings a reset restores, with their defaults (see SandboxState).
+_TUNABLE = (
+    "token_expires_in",
+    "max_limit",
+    "key_shape",
+    "token_type",
+    "send_expires_in",
+    "running_after",
+    "live_after",
+)
 
 
 @dataclass
@@ -89,6 +106,12 @@ class SandboxState:
     clock: Callable[[], datetime] = utcnow
     token_expires_in: int = DEFAULT_TOKEN_EXPIRES_IN
     max_limit: int = DEFAULT_MAX_LIMIT
+    key_shape: str = "flat"
+    token_type: str = "Bearer"
+    send_expires_in: bool = True
+    # Seconds after channel_ready that channel_running / channel_live follow (None: never).
+    running_after: float = 0.0
+    live_after: float | None = None
     partners: dict[str, Partner] = field(default_factory=_seed_partners)
     clients: dict[str, Json] = field(default_factory=dict)
     channels: dict[str, Json] = field(default_factory=dict)
@@ -96,6 +119,9 @@ class SandboxState:
     api_key_counts: Counter[str] = field(default_factory=Counter)
     # Generating a channel's key revokes its earlier ones (as the 360dialog Hub documents).
     active_api_keys: dict[str, str] = field(default_factory=dict)
+    # Channels whose client has not granted permission yet -> the status key creation answers.
+    permission_pending: dict[str, int] = field(default_factory=dict)
+    api_key_refusals: Counter[str] = field(default_factory=Counter)
     request_counts: Counter[str] = field(default_factory=Counter)
     request_total: int = 0
     faults: FaultQueue = field(default_factory=FaultQueue)
@@ -105,7 +131,7 @@ class SandboxState:
 
     def __post_init__(self) -> None:
         self.webhooks = WebhookSender(clock=self.clock)
-        self._initial_limits = (self.token_expires_in, self.max_limit)
+        self._initial = {name: getattr(self, name) for name in _TUNABLE}
 
     # -- auth ---------------------------------------------------------------------------------
 
@@ -186,12 +212,17 @@ class SandboxState:
         client: Json,
         channel_id: str | None = None,
         phone_number: str | None = None,
-        availability_status: str = "setting_up",
+        availability_status: str | None = "setting_up",
         status: str | None = None,
         now: str | None = None,
         send_webhook: bool = True,
+        needs_permission: int | None = None,
     ) -> Json:
-        """Add a channel for ``client`` and tell the partner (``channel_created``)."""
+        """Add a channel for ``client`` and tell the partner (``channel_created``).
+
+        ``availability_status=None`` leaves the field out of the object (as some real answers
+        do); ``needs_permission`` (403 or 400) refuses key creation until :meth:`grant_permission`.
+        """
         channel_id = channel_id or new_id("CH")
         while channel_id in self.channels:
             channel_id = new_id("CH")
@@ -207,10 +238,42 @@ class SandboxState:
             status=status,
             now=now or self.now(),
         )
+        if availability_status is None:
+            del channel["availability_status"]
         self.channels[channel_id] = channel
+        if needs_permission is not None:
+            self.permission_pending[channel_id] = needs_permission
         if send_webhook:
             self.webhooks.send(self.webhook_url(client["partner_id"]), "channel_created", channel)
         return channel
+
+    def grant_permission(self, channel_id: str, *, send_webhook: bool = True) -> Json:
+        """The client allows key creation: ``channel_permission_granted`` with the channel.
+
+        360dialog's event carries the channel object, whose ``status`` is ``ready`` once the
+        channel is; integrations create the key when ``data.status == "ready"``.
+        """
+        channel = self.channels[channel_id]
+        self.permission_pending.pop(channel_id, None)
+        if send_webhook:
+            url = self.webhook_url(channel["partner_id"])
+            self.webhooks.send(url, "channel_permission_granted", channel)
+        return channel
+
+    def _send_later(self, delay: float | None, channel_id: str, event: str) -> None:
+        """Send ``event`` for the channel ``delay`` seconds from now (never when ``None``)."""
+        if delay is None:
+            return
+
+        def send() -> None:
+            channel = self.channels.get(channel_id)
+            if channel is not None:
+                self.webhooks.send(self.webhook_url(channel["partner_id"]), event, channel)
+
+        if delay <= 0:
+            send()
+        else:
+            self.call_later(delay, send)
 
     def update_channel(
         self,
@@ -221,9 +284,15 @@ class SandboxState:
         error: str | None = None,
         send_webhook: bool = True,
     ) -> Json:
-        """Change a channel now; turning ``ready`` sends ``channel_ready``, ``channel_running``."""
+        """Change a channel now, telling the partner what 360dialog would.
+
+        ``status`` turning ``unverified`` (submitted to Meta) sends ``channel_submitted``; turning
+        ``ready`` sends ``channel_ready`` ("ready to be registered"), then ``channel_running``
+        ``running_after`` seconds later and ``channel_live`` ``live_after`` seconds later.
+        """
         channel = self.channels[channel_id]
-        was_ready = channel["availability_status"] == "ready"
+        was_ready = channel.get("availability_status") == "ready"
+        was_status = channel.get("status")
         if availability_status is not None:
             channel["availability_status"] = availability_status
             if status is None and availability_status in ("ready", "error"):
@@ -236,10 +305,13 @@ class SandboxState:
             channel["setup_info"]["error"] = None
             channel["waba_account"]["fb_account_status"] = "approved"
         channel["modified_at"] = self.now()
-        if send_webhook and channel["availability_status"] == "ready" and not was_ready:
-            url = self.webhook_url(channel["partner_id"])
+        url = self.webhook_url(channel["partner_id"])
+        if send_webhook and channel["status"] == "unverified" and was_status != "unverified":
+            self.webhooks.send(url, "channel_submitted", channel)
+        if send_webhook and channel.get("availability_status") == "ready" and not was_ready:
             self.webhooks.send(url, "channel_ready", channel)
-            self.webhooks.send(url, "channel_running", channel)
+            self._send_later(self.running_after, channel_id, "channel_running")
+            self._send_later(self.live_after, channel_id, "channel_live")
         return channel
 
     # -- scheduling ---------------------------------------------------------------------------
@@ -279,7 +351,10 @@ class SandboxState:
         self.tokens.clear()
         self.api_key_counts = Counter()
         self.active_api_keys = {}
+        self.permission_pending = {}
+        self.api_key_refusals = Counter()
         self.reset_counts()
         self.faults.clear()
-        self.token_expires_in, self.max_limit = self._initial_limits
+        for name, value in self._initial.items():
+            setattr(self, name, value)
         self.webhooks.reset()

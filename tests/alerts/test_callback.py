@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import pickle
 import threading
 from collections.abc import Iterator
@@ -25,6 +27,7 @@ from onboarding.callback import (
     sign,
     verify,
 )
+from onboarding.settings import ConfigError, load_settings
 from tests.servers import free_port, serve_in_thread
 
 SECRET = SecretStr("callback-signing-key")
@@ -70,36 +73,86 @@ def receiver(receiver_server: _Receiver) -> _Receiver:
     return receiver_server
 
 
+NOW = 1_790_000_000
+
+
 def test_signature_round_trip() -> None:
-    """sign() gives a sha256= value that verify() accepts for the same body and secret."""
+    """sign() gives `t=<unix>,v1=<hex>` that verify() accepts for the same body and secret."""
     body = encode_payload(PAYLOAD)
-    signature = sign(body, SECRET)
-    assert signature.startswith("sha256=")
-    assert len(signature) == len("sha256=") + 64
-    assert verify(body, signature, SECRET)
+    signature = sign(body, SECRET, timestamp=NOW)
+    t_part, v1_part = signature.split(",")
+    assert t_part == f"t={NOW}"
+    assert v1_part.startswith("v1=")
+    assert len(v1_part) == len("v1=") + 64
+    assert verify(body, signature, SECRET, now=NOW)
+
+
+def test_signature_is_hmac_over_timestamp_dot_body() -> None:
+    """v1 is HMAC-SHA256(secret, "<t>.<body>"), as the README tells partners to recompute it."""
+    body = encode_payload(PAYLOAD)
+    expected = hmac.new(
+        SECRET.get_secret_value().encode(), f"{NOW}.".encode() + body, hashlib.sha256
+    ).hexdigest()
+    assert sign(body, SECRET, timestamp=NOW) == f"t={NOW},v1={expected}"
 
 
 @pytest.mark.parametrize(
-    ("body", "secret"),
+    ("body", "secret", "signature"),
     [
-        pytest.param(encode_payload({**PAYLOAD, "channel_id": "ch_2"}), SECRET, id="tampered"),
-        pytest.param(encode_payload(PAYLOAD), SecretStr("another-key"), id="wrong-secret"),
+        pytest.param(
+            encode_payload({**PAYLOAD, "channel_id": "ch_2"}),
+            SECRET,
+            sign(encode_payload(PAYLOAD), SECRET, timestamp=NOW),
+            id="tampered-body",
+        ),
+        pytest.param(
+            encode_payload(PAYLOAD),
+            SecretStr("another-key"),
+            sign(encode_payload(PAYLOAD), SECRET, timestamp=NOW),
+            id="wrong-secret",
+        ),
+        pytest.param(
+            encode_payload(PAYLOAD),
+            SECRET,
+            sign(encode_payload(PAYLOAD), SECRET, timestamp=NOW).replace(
+                f"t={NOW}", f"t={NOW + 1}"
+            ),
+            id="moved-timestamp",
+        ),
+        pytest.param(encode_payload(PAYLOAD), SECRET, "sha256=abc", id="old-format"),
+        pytest.param(encode_payload(PAYLOAD), SECRET, "", id="empty"),
     ],
 )
-def test_tampering_fails_verification(body: bytes, secret: SecretStr) -> None:
-    """A changed body or another secret does not verify against the original signature."""
-    assert not verify(body, sign(encode_payload(PAYLOAD), SECRET), secret)
+def test_tampering_fails_verification(body: bytes, secret: SecretStr, signature: str) -> None:
+    """A changed body, another secret, a moved timestamp or a malformed header does not verify."""
+    assert not verify(body, signature, secret, now=NOW)
+
+
+@pytest.mark.parametrize(
+    ("age", "accepted"),
+    [
+        pytest.param(299, True, id="within-tolerance"),
+        pytest.param(301, False, id="too-old"),
+        pytest.param(-301, False, id="from-the-future"),
+    ],
+)
+def test_verify_rejects_old_timestamps(age: int, accepted: bool) -> None:
+    """A correctly signed request older (or newer) than the 300 s tolerance is refused."""
+    body = encode_payload(PAYLOAD)
+    signature = sign(body, SECRET, timestamp=NOW - age)
+    assert verify(body, signature, SECRET, now=NOW) is accepted
 
 
 async def test_delivery_is_signed_json(receiver: _Receiver) -> None:
-    """The receiver gets the payload as JSON with a valid signature and a timestamp."""
+    """The receiver gets the payload as JSON with a valid, current signature and a timestamp."""
     async with httpx.AsyncClient() as http:
         status = await deliver_completion(http, url=receiver.url, secret=SECRET, payload=PAYLOAD)
     assert status == 200
     assert receiver.verified == [True]
     assert receiver.bodies == [PAYLOAD]
     assert receiver.headers[0]["content-type"] == "application/json"
-    assert receiver.headers[0][TIMESTAMP_HEADER.lower()].isdigit()
+    sent_at = receiver.headers[0][TIMESTAMP_HEADER.lower()]
+    assert receiver.headers[0][SIGNATURE_HEADER.lower()].startswith(f"t={sent_at},v1=")
 
 
 @pytest.mark.parametrize(("status", "retryable"), [(500, True), (429, True), (403, False)])
@@ -146,3 +199,32 @@ def test_callback_error_survives_pickling() -> None:
         503,
         True,
     )
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        pytest.param("http://partner.example.com/done", id="public-host"),
+        pytest.param("http://10.0.0.5/done", id="private-address"),
+        pytest.param("ftp://partner.example.com/done", id="other-scheme"),
+    ],
+)
+def test_plain_http_callback_is_refused_off_loopback(url: str) -> None:
+    """ONBOARDING_CALLBACK_URL must be https:// unless on loopback: a clear ConfigError."""
+    with pytest.raises(ConfigError, match=r"ONBOARDING_CALLBACK_URL: must .*https://"):
+        load_settings(callback_url=url, callback_secret="s")
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://partner.example.com/done",
+        "http://127.0.0.1:8099/done",
+        "http://127.5.0.1/done",
+        "http://[::1]:8099/done",
+        "http://localhost/done",
+    ],
+)
+def test_https_and_loopback_callbacks_are_accepted(url: str) -> None:
+    """https:// anywhere and http:// on 127.0.0.0/8, ::1 or localhost are valid callback URLs."""
+    assert load_settings(callback_url=url, callback_secret="s").callback_url == url

@@ -92,7 +92,7 @@ async def test_a_malformed_page_is_compared_field_by_field(
     env: dict[str, str], sandbox: SandboxServer
 ) -> None:
     """A JSON page of the wrong shape fails, and the comparison names what is missing."""
-    body = {"partner_channels": [{"id": "c1", "availability_status": "paused"}], "limit": 5}
+    body = {"partner_channels": [{"availability_status": "paused"}], "limit": 5}  # no id
     sandbox.add_fault("malformed", body=json.dumps(body), path_contains="/channels")
     failure, models = await check_partner_api(load_hub_settings(), limit=5)
     assert failure.status is Status.FAIL
@@ -101,6 +101,7 @@ async def test_a_malformed_page_is_compared_field_by_field(
     assert "page fields missing: count, offset, total" in text
     assert "unknown availability_status: paused (1)" in text
     assert "waba_account (1)" in text
+    assert "id (1)" in text
 
 
 async def test_a_non_json_answer_says_so(env: dict[str, str], sandbox: SandboxServer) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from onboarding.hub import BearerAuth, HubClient, NotFound
+from onboarding.hub import BearerAuth, HubClient, NotFound, PermissionPending
 from tests.fixtures.sandbox import SandboxServer
 
 from .conftest import HubFactory
@@ -173,3 +173,58 @@ async def test_webhook_url_round_trip(hub: HubClient, sandbox: SandboxServer) ->
     partner = await hub.get_partner()
     assert partner["id"] == sandbox.partner_id
     assert partner["webhook_url"] == "https://partner.example/hooks/abc"
+
+
+@pytest.mark.parametrize("shape", ["flat", "wrapped", "key"])
+async def test_every_key_shape_of_the_sandbox_yields_a_key(
+    hub: HubClient, sandbox: SandboxServer, shape: str
+) -> None:
+    """Whatever shape the sandbox answers key creation in, the client returns the active key."""
+    sandbox.configure(key_shape=shape)
+    made = sandbox.create_channel(availability_status="ready", send_webhook=False)
+
+    key = await hub.create_channel_api_key(made["id"])
+
+    assert key.api_key.get_secret_value()
+    assert key.id == sandbox.active_api_key_id(made["id"])
+
+
+async def test_key_creation_waiting_for_permission_is_permission_pending(
+    hub: HubClient, sandbox: SandboxServer
+) -> None:
+    """A client that has not granted permission gives PermissionPending, then a key once granted."""
+    made = sandbox.create_channel(
+        availability_status="ready", needs_permission=True, send_webhook=False
+    )
+
+    with pytest.raises(PermissionPending) as caught:
+        await hub.create_channel_api_key(made["id"])
+    assert caught.value.channel_id == made["id"]
+    assert "permission" in (caught.value.developer_message or "")
+
+    sandbox.control.post(f"/channels/{made['id']}/permission").raise_for_status()
+    assert (await hub.create_channel_api_key(made["id"])).api_key.get_secret_value()
+
+
+async def test_a_page_with_a_channel_lacking_availability_status_is_read_whole(
+    hub: HubClient, sandbox: SandboxServer
+) -> None:
+    """A channel without availability_status is listed with None beside the others, not dropped."""
+    bare = sandbox.create_channel(availability_status=None, send_webhook=False)
+    other = sandbox.create_channel(send_webhook=False)
+
+    found = {channel.id: channel async for channel in hub.iter_channels()}
+
+    assert set(found) == {bare["id"], other["id"]}
+    assert found[bare["id"]].availability_status is None
+    assert found[bare["id"]].is_unknown_status
+
+
+async def test_lowercase_bearer_token_without_expiry_authenticates(
+    make_hub: HubFactory, sandbox: SandboxServer
+) -> None:
+    """A token answer with `token_type: bearer` and no expires_in still logs the client in."""
+    sandbox.configure(token_type="bearer", send_expires_in=False)
+    hub = make_hub(auth=BearerAuth(sandbox.username, sandbox.password))
+
+    assert (await hub.list_channels()).items == []

@@ -18,6 +18,7 @@ from onboarding.hub import (
     is_retryable,
 )
 from onboarding.hub.errors import error_for_response
+from onboarding.procedure import Verdict, classify
 from onboarding.text import mask_phone
 
 
@@ -33,7 +34,7 @@ def test_channel_keeps_unknown_status_and_extra_fields() -> None:
 
 
 def test_channel_missing_optionals_are_none() -> None:
-    """Only id and availability_status are required; everything else defaults to None."""
+    """Only id is required; everything else (availability_status too) defaults to None."""
     channel = Channel.model_validate({"id": 7, "availability_status": "ready"})
     assert channel.id == "7"
     assert channel.availability_known
@@ -120,3 +121,10 @@ def test_is_retryable_for_non_hub_errors() -> None:
     assert is_retryable(httpx.ConnectError("x"))
     assert not is_retryable(ValueError("x"))
     assert not is_retryable(BadResponse("x"))
+
+
+def test_a_channel_without_availability_status_classifies_as_unknown() -> None:
+    """A missing availability_status parses to None, which the procedure treats as UNKNOWN."""
+    channel = Channel.model_validate({"id": "c1", "status": "ready"})
+    assert channel.availability_status is None
+    assert classify(channel.availability_status) is Verdict.UNKNOWN

@@ -90,15 +90,33 @@ async def test_wrong_shape_names_the_missing_field() -> None:
             await hub.list_channels()
 
 
-async def test_channel_without_availability_status_is_bad_response() -> None:
-    """A channel missing its required availability_status is a BadResponse, not a crash."""
+async def test_channel_without_availability_status_is_kept_as_unknown() -> None:
+    """A channel missing availability_status is kept (None, an unknown status); the page parses."""
 
     def handler(request: httpx.Request) -> httpx.Response:
-        return page([{"id": "a"}], total=1)
+        return page([{"id": "a"}, channel("b", "ready")], total=2)
 
     async with mock_client(handler) as hub:
-        with pytest.raises(BadResponse, match="availability_status"):
-            await hub.list_channels()
+        listed = await hub.list_channels()
+    assert [(c.id, c.availability_status) for c in listed.items] == [("a", None), ("b", "ready")]
+    assert listed.items[0].is_unknown_status
+
+
+async def test_paging_without_total_stops_at_the_first_empty_page() -> None:
+    """A list answer without total is walked until an empty page; count is never relied on."""
+    offsets: list[int] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        offsets.append(_offset(request))
+        pages = {0: ["a", "b"], 2: ["c"], 3: []}
+        items = [channel(i) for i in pages[_offset(request)]]
+        # count lies (as one public mock does): the walk must not care.
+        return httpx.Response(200, json={"count": 3, "partner_channels": items})
+
+    async with mock_client(handler, page_size=2) as hub:
+        ids = [c.id async for c in hub.iter_channels()]
+    assert ids == ["a", "b", "c"]
+    assert offsets == [0, 2, 3]
 
 
 async def test_filters_and_sort_are_json_query_parameters() -> None:
@@ -149,7 +167,7 @@ async def test_bad_api_key_answer_withholds_the_body() -> None:
     """A malformed api_keys answer raises BadResponse without echoing a body that may hold a key."""
 
     def handler(request: httpx.Request) -> httpx.Response:
-        return httpx.Response(201, json={"id": "k1", "key": "leaky-secret"})
+        return httpx.Response(201, json={"id": "k1", "token": "leaky-secret"})
 
     async with mock_client(handler) as hub:
         with pytest.raises(BadResponse) as caught:

@@ -8,11 +8,11 @@ from onboarding.cli import app
 
 
 def test_sandbox_help_lists_options() -> None:
-    """`onboarding sandbox --help` succeeds and documents host, port, scenario and admin key."""
+    """`onboarding sandbox --help` documents host, port, scenario, admin key and key shape."""
     result = CliRunner().invoke(app, ["sandbox", "--help"])
 
     assert result.exit_code == 0
-    for option in ("--host", "--port", "--scenario", "--admin-key"):
+    for option in ("--host", "--port", "--scenario", "--admin-key", "--key-shape"):
         assert option in result.output
 
 
@@ -21,3 +21,11 @@ def test_unknown_scenario_is_a_config_error() -> None:
     result = CliRunner().invoke(app, ["sandbox", "--scenario", "nonsense"])
 
     assert result.exit_code == 3
+
+
+def test_unknown_key_shape_is_a_config_error() -> None:
+    """An unknown --key-shape exits with the configuration exit code and names the choices."""
+    result = CliRunner().invoke(app, ["sandbox", "--key-shape", "nested"])
+
+    assert result.exit_code == 3
+    assert "wrapped" in result.output

@@ -109,3 +109,27 @@ def test_demo_scenario_seeds_and_shuts_down() -> None:
     assert "ready" in statuses
     assert statuses.count("setting_up") >= 4
     assert not app.state.sandbox.timers
+
+
+def test_demo_scenario_has_a_permission_wait_and_an_outage_hook() -> None:
+    """The demo seeds a channel waiting for key permission, and arms the callback-outage hook."""
+    events: list[str] = []
+    app = create_app(scenario="demo", on_demo_event=events.append)
+    with serve_in_thread(app):
+        state = app.state.sandbox
+        pending = set(state.permission_pending)
+        armed = len(state.timers)
+
+    assert len(pending) == 1
+    assert armed >= 2 + 2  # the permission client's settle walk/grant and the outage start/end
+    assert events == []  # the outage starts minutes in, long after this test
+
+
+def test_without_status_seeds_channels_lacking_availability_status() -> None:
+    """create_app(without_status=2) seeds two channels whose objects have no availability_status."""
+    app = create_app(without_status=2)
+    with serve_in_thread(app) as url:
+        page = httpx.get(f"{url}/api/v2{CHANNELS}", headers={"X-API-Key": "sandbox-key"}).json()
+
+    assert page["total"] == 2
+    assert all("availability_status" not in channel for channel in page["partner_channels"])

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import httpx
 
 from onboarding.sandbox import SANDBOX_PARTNER_ID
@@ -26,22 +28,41 @@ def test_new_channel_sends_client_and_channel_created(
     assert second["data"]["availability_status"] == "setting_up"
 
 
-def test_ready_sends_channel_ready_then_running(
+def test_settling_sends_submitted_ready_then_running(
     sandbox: SandboxServer, receiver: WebhookReceiver
 ) -> None:
-    """A channel becoming ready sends channel_ready and then channel_running with the channel."""
+    """A settling channel sends channel_submitted, then channel_ready, then channel_running."""
     channel = sandbox.create_channel(settle_after=0.1)
 
-    wait_until(lambda: len(receiver.bodies) >= 4)
+    wait_until(lambda: len(receiver.bodies) >= 5)
 
     assert receiver.events() == [
         "client_created",
         "channel_created",
+        "channel_submitted",
         "channel_ready",
         "channel_running",
     ]
-    ready = receiver.bodies[2]["data"]
+    assert receiver.bodies[2]["data"]["status"] == "unverified"
+    ready = receiver.bodies[3]["data"]
     assert (ready["id"], ready["availability_status"]) == (channel["id"], "ready")
+
+
+def test_running_and_live_follow_ready_at_their_own_moments(
+    sandbox: SandboxServer, receiver: WebhookReceiver
+) -> None:
+    """With running_after/live_after set, channel_running and channel_live come later, in order."""
+    sandbox.configure(running_after=0.2, live_after=0.4)
+    channel = sandbox.create_channel(send_webhook=False)
+    sandbox.set_status(channel["id"], "ready")
+
+    records = wait_until(lambda: (found := sandbox.webhooks()) and len(found) >= 3 and found)
+
+    assert [r["event"] for r in records] == ["channel_ready", "channel_running", "channel_live"]
+    assert {r["object_id"] for r in records} == {channel["id"]}
+    at = [datetime.fromisoformat(r["at"]) for r in records]
+    assert (at[1] - at[0]).total_seconds() >= 0.15
+    assert (at[2] - at[0]).total_seconds() >= 0.35
 
 
 def test_lost_webhook_is_not_sent(sandbox: SandboxServer, receiver: WebhookReceiver) -> None:
