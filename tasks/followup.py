@@ -26,7 +26,7 @@ from prefect.logging import get_run_logger
 from onboarding.callback import CallbackError, deliver_completion
 from onboarding.history import Claim
 from onboarding.hub import Channel, ChannelApiKey, HubClient
-from onboarding.hub.errors import HubError
+from onboarding.hub.errors import PermissionPending
 from onboarding.runtime import history_engine, hub_client, settings
 from onboarding.store import get_step, record_step, session_scope, step_done
 from tasks.channels import retry_if_transient
@@ -55,14 +55,6 @@ def _retry_callback(task: Any, task_run: Any, state: Any) -> bool:
     if isinstance(error, CallbackError):
         return error.retryable
     return retry_if_transient(task, task_run, state)
-
-
-def is_permission_refusal(error: BaseException) -> bool:
-    """A 403 or 400 on creating one channel's key: the client has not granted permission.
-
-    A 401 is the partner's credentials, not the client's permission.
-    """
-    return isinstance(error, HubError) and getattr(error, "status_code", None) in (400, 403)
 
 
 def _attempts_begun(claim: Claim) -> int:
@@ -137,9 +129,7 @@ async def notify_partner(claim: Claim, channel: Channel) -> Delivery:
     if config.create_api_key:
         try:
             key, attempt = await _create_key(claim, channel)
-        except HubError as error:
-            if not is_permission_refusal(error):
-                raise
+        except PermissionPending as error:
             logger.info("The Partner API refused the key: %s", error)
             _record(claim, "refused", {"attempt": _attempts_begun(claim)})
             return Delivery.REFUSED

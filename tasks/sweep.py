@@ -241,7 +241,9 @@ async def announce_transitions(changes: list[SnapshotChange]) -> int:
 
 def count_by_status(read: SweepRead) -> dict[str, int]:
     """How many channels of each availability_status the sweep saw."""
-    return dict(Counter(channel.availability_status for channel in read.channels.values()))
+    return dict(
+        Counter(channel.availability_status or "unknown" for channel in read.channels.values())
+    )
 
 
 @task(name="retry-alert-deliveries", cache_policy=NO_CACHE)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-__all__ = ["EVENT_MEANINGS", "Meaning", "meaning_of"]
+__all__ = ["EVENT_MEANINGS", "Meaning", "is_known_event", "meaning_of"]
 
 
 class Meaning(StrEnum):
@@ -41,6 +41,7 @@ EVENT_MEANINGS: dict[str, tuple[Meaning, str]] = {
 """Event name -> (meaning, what 360dialog says it is). README's event table is this table."""
 
 _CANCEL_WORDS = ("cancel", "terminat")
+_TEMPLATE_PREFIX = "template_"
 
 
 def meaning_of(event: str) -> Meaning:
@@ -51,3 +52,13 @@ def meaning_of(event: str) -> Meaning:
     if any(word in name for word in _CANCEL_WORDS):
         return Meaning.CANCEL
     return Meaning.RECORD  # template_* events, and names 360dialog may add later
+
+
+def is_known_event(event: str) -> bool:
+    """True for the names in the table, cancellation/termination and template events."""
+    name = event.strip().lower()
+    return (
+        name in EVENT_MEANINGS
+        or any(word in name for word in _CANCEL_WORDS)
+        or name.startswith(_TEMPLATE_PREFIX)
+    )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from onboarding.lifecycle import Event, Meaning, meaning_of
+from onboarding.lifecycle import Event, Meaning, Seen, meaning_of
 from onboarding.orchestration.reconciler import Signal, reconcile
 from onboarding.receiver.events import HandoffEvent
 from onboarding.runtime import history_engine
@@ -27,8 +27,17 @@ def _moment(value: Any) -> datetime | None:
     return moment if moment.tzinfo else None
 
 
-def _observation(event: HandoffEvent) -> Event:
+SIGNUP_REDIRECT = "signup_redirect"  # the receiver's own event: a verified id from the redirect
+
+
+def _observation(event: HandoffEvent) -> Event | Seen:
     data = event.data
+    if event.event_type == SIGNUP_REDIRECT:  # data is the channel as the Partner API answered
+        return Seen(
+            _text(data.get("availability_status")),
+            created_at=_moment(data.get("created_at")),
+            source="signup",
+        )
     return Event(
         name=event.event_type,
         availability_status=_text(data.get("availability_status")),
@@ -59,12 +68,15 @@ def _note_status(event: HandoffEvent) -> None:
 
 
 async def reconcile_event(event: HandoffEvent) -> str:
-    """The receiver's handoff: ``"handled"`` when the event changed something, else ``"ignored"``.
+    """The receiver's handoff: ``"handled"`` once reconciled, ``"ignored"`` when it needs nothing.
 
-    Raises when Prefect or the history cannot be reached, so the inbox keeps the event for the
-    replay.
+    An event about no channel, or one that only needs recording (client, template and unknown
+    events), is ignored. Raises when Prefect or the history cannot be reached, so the inbox
+    keeps the event for the replay.
     """
     observation = _observation(event)
+    if isinstance(observation, Event) and meaning_of(event.event_type) is Meaning.RECORD:
+        return "ignored"
     if event.channel_id is not None:
         channels = [event.channel_id]
     elif event.client_id is not None and meaning_of(event.event_type) is Meaning.CANCEL:
@@ -73,5 +85,6 @@ async def reconcile_event(event: HandoffEvent) -> str:
         return "ignored"
     _note_status(event)
     signals = [Signal(channel_id, event.client_id, observation) for channel_id in channels]
-    done = await reconcile(signals, trigger="webhook")
-    return "handled" if done.acted else "ignored"
+    trigger = "signup" if event.event_type == SIGNUP_REDIRECT else "webhook"
+    await reconcile(signals, trigger=trigger)
+    return "handled"

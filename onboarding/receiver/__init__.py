@@ -1,7 +1,7 @@
 """The partner-webhook receiver (ASGI): inbox first, answer fast, hand on to Prefect after.
 
 This package is core: it never imports Prefect, ``flows`` or ``tasks``. Prefect is reached
-through an injected :data:`Handoff` (``tasks/intake.py`` provides the real one)::
+through an injected :data:`Handoff` (``onboarding.orchestration.webhooks`` gives the real one)::
 
     app = create_app_from_settings(load_settings(), handoff=handoff)
     uvicorn.Server(serve_config(app, settings.receiver_host, settings.receiver_port)).run()
@@ -18,7 +18,6 @@ from __future__ import annotations
 
 from onboarding.receiver.app import HOOK_PATH, SIGNATURE_HEADER, create_app
 from onboarding.receiver.events import (
-    CANCELLATION_PREFIXES,
     KNOWN_EVENTS,
     Handoff,
     HandoffEvent,
@@ -31,7 +30,6 @@ from onboarding.receiver.replay import ReplayReport, replay_unhandled
 from onboarding.receiver.serving import create_app_from_settings, serve_config
 
 __all__ = [
-    "CANCELLATION_PREFIXES",
     "HOOK_PATH",
     "KNOWN_EVENTS",
     "SIGNATURE_HEADER",

@@ -19,8 +19,10 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
+from onboarding.lifecycle.events import EVENT_MEANINGS
+from onboarding.lifecycle.events import is_known_event as lifecycle_knows
+
 __all__ = [
-    "CANCELLATION_PREFIXES",
     "KNOWN_EVENTS",
     "Handoff",
     "HandoffEvent",
@@ -30,22 +32,8 @@ __all__ = [
     "parse_event",
 ]
 
-KNOWN_EVENTS: frozenset[str] = frozenset(
-    {
-        "client_created",
-        "channel_created",
-        "channel_submitted",
-        "channel_ready",
-        "channel_running",
-        "channel_live",
-        "account_violation",
-        "account_restriction",
-    }
-)
-"""Event names 360dialog is known to send (cancellations are matched by prefix, see below)."""
-
-CANCELLATION_PREFIXES: tuple[str, ...] = ("channel_cancel", "client_cancel")
-"""Cancellation events are not listed by name; any event starting with one of these is known."""
+KNOWN_EVENTS: frozenset[str] = frozenset(EVENT_MEANINGS)
+"""Event names 360dialog is known to send (the lifecycle's event table)."""
 
 MAX_NAME_LENGTH = 64  # the inbox's event_type column
 MAX_ID_LENGTH = 64  # the inbox's channel_id / client_id columns
@@ -96,8 +84,8 @@ class InvalidEvent(ValueError):
 
 
 def is_known_event(name: str) -> bool:
-    """True for the names in :data:`KNOWN_EVENTS` and for cancellation events."""
-    return name in KNOWN_EVENTS or name.startswith(CANCELLATION_PREFIXES)
+    """True for the lifecycle's known events and the receiver's own ``signup_redirect``."""
+    return name == "signup_redirect" or lifecycle_knows(name)
 
 
 def _id(value: Any) -> str | None:

@@ -15,7 +15,8 @@ from starlette.applications import Starlette
 
 from onboarding.receiver.app import create_app
 from onboarding.receiver.events import Handoff
-from onboarding.settings import ConfigError, Settings
+from onboarding.receiver.signup import hub_factory, signup_route
+from onboarding.settings import ConfigError, Settings, load_hub_settings
 from onboarding.store import make_engine
 
 __all__ = ["create_app_from_settings", "serve_config"]
@@ -28,17 +29,33 @@ def create_app_from_settings(
     engine: Engine | None = None,
     hmac_secret: SecretStr | None = None,
 ) -> Starlette:
-    """The receiver configured from :class:`Settings` (``ONBOARDING_WEBHOOK_*``)."""
+    """The receiver configured from :class:`Settings` (``ONBOARDING_WEBHOOK_*``).
+
+    With Partner API credentials it also serves the signup redirect (``GET /signup/360dialog``),
+    which verifies every channel id through the Partner API before it counts.
+    """
     if settings.webhook_token is None or not settings.webhook_token.get_secret_value():
         raise ConfigError(
             "ONBOARDING_WEBHOOK_TOKEN is not set: the webhook URL /hooks/360dialog/{token} needs it"
         )
+    engine = engine if engine is not None else make_engine(settings.database_url)
+    hub = load_hub_settings()
+    signup = None
+    if hub.has_credentials and hub.partner_id:
+        signup = signup_route(
+            engine=engine,
+            handoff=handoff,
+            hub=hub_factory(hub),
+            redirect=settings.signup_redirect,
+            rate_limit=settings.signup_rate_limit,
+        )
     return create_app(
-        engine=engine if engine is not None else make_engine(settings.database_url),
+        engine=engine,
         token=settings.webhook_token,
         handoff=handoff,
         max_bytes=settings.webhook_max_bytes,
         hmac_secret=hmac_secret or settings.webhook_hmac_secret,
+        signup=signup,
     )
 
 

@@ -18,7 +18,7 @@ from onboarding.hub import (
     is_retryable,
 )
 from onboarding.hub.errors import error_for_response
-from onboarding.procedure import Verdict, classify
+from onboarding.lifecycle import Verdict, classify
 from onboarding.text import mask_phone
 
 
@@ -124,7 +124,7 @@ def test_is_retryable_for_non_hub_errors() -> None:
 
 
 def test_a_channel_without_availability_status_classifies_as_unknown() -> None:
-    """A missing availability_status parses to None, which the procedure treats as UNKNOWN."""
+    """A missing availability_status parses to None, which the lifecycle treats as UNKNOWN."""
     channel = Channel.model_validate({"id": "c1", "status": "ready"})
     assert channel.availability_status is None
     assert classify(channel.availability_status) is Verdict.UNKNOWN
