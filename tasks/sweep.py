@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from uuid import UUID
@@ -250,7 +251,7 @@ def count_by_status(read: SweepRead) -> dict[str, int]:
 async def retry_alert_deliveries() -> int:
     """Resend alert notices whose delivery failed in the last day."""
     since = datetime.now(UTC) - ALERT_RETRY_WINDOW
-    return len(alert_service().retry_failed_deliveries(since=since))
+    return len(await asyncio.to_thread(alert_service().retry_failed_deliveries, since=since))
 
 
 @task(name="publish-overview", cache_policy=NO_CACHE)
@@ -303,14 +304,14 @@ async def resolve_recovered(changes: list[SnapshotChange]) -> list[str]:
     service = alert_service()
     partner = partner_id()
     for kind in (AlertKind.AUTH_FAILED, AlertKind.HUB_UNAVAILABLE):
-        service.resolve(kind=kind, partner_id=partner)
+        await asyncio.to_thread(service.resolve, kind=kind, partner_id=partner)
     recovered = [
         change.channel_id
         for change in changes
         if change.availability_status == "ready" and not change.is_new
     ]
     for channel_id in recovered:
-        service.resolve_channel(partner_id=partner, channel_id=channel_id)
+        await asyncio.to_thread(service.resolve_channel, partner_id=partner, channel_id=channel_id)
     return recovered
 
 

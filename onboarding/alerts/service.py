@@ -42,6 +42,7 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
+DELIVERY_MAX_ATTEMPTS = 5  # failed sends of one notice to one sink before it is given up
 EVENT_RAISED = "onboarding.alert.raised"
 EVENT_RESOLVED = "onboarding.alert.resolved"
 
@@ -81,7 +82,7 @@ class AlertService:
         repeat: timedelta = timedelta(hours=4),
         emit: Emit | None = None,
         clock: Clock = _utcnow,
-        max_attempts: int = 5,
+        max_attempts: int = DELIVERY_MAX_ATTEMPTS,
         connect_timeout: float = 3.0,
         read_timeout: float = 5.0,
     ) -> None:

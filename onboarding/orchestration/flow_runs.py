@@ -65,6 +65,7 @@ __all__ = [
 ]
 
 AWAITING_CHANNEL = "AwaitingChannel"
+READ_BATCH = 200  # flow runs read per request (the API's page limit)
 
 
 def awaiting_state(until: datetime, message: str) -> Any:
@@ -263,9 +264,11 @@ async def lost_flow_runs(flow_run_ids: Iterable[str]) -> dict[str, bool]:
     found: dict[str, FlowRun] = {}
     ids = list(wanted.values())
     async with get_client() as client:
-        for start in range(0, len(ids), 200):
+        for start in range(0, len(ids), READ_BATCH):
             batch = await client.read_flow_runs(
-                flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=ids[start : start + 200]))
+                flow_run_filter=FlowRunFilter(
+                    id=FlowRunFilterId(any_=ids[start : start + READ_BATCH])
+                )
             )
             found.update((str(run.id), run) for run in batch)
     for flow_run_id in wanted:
@@ -301,18 +304,18 @@ async def wake_runs(
 
     async with get_client() as client:
         parked: list[UUID] = []
-        for start in range(0, len(ids), 200):
+        for start in range(0, len(ids), READ_BATCH):
             if limit is not None and len(parked) >= limit:
                 break
             batch = await client.read_flow_runs(
                 flow_run_filter=FlowRunFilter(
-                    id=FlowRunFilterId(any_=ids[start : start + 200]),
+                    id=FlowRunFilterId(any_=ids[start : start + READ_BATCH]),
                     state=FlowRunFilterState(
                         type=FlowRunFilterStateType(any_=[StateType.SCHEDULED])
                     ),
                 )
             )
-            order = {run_id: i for i, run_id in enumerate(ids[start : start + 200])}
+            order = {run_id: i for i, run_id in enumerate(ids[start : start + READ_BATCH])}
             parked += sorted((run.id for run in batch if is_parked(run)), key=order.__getitem__)
         await asyncio.gather(*(wake(client, run_id) for run_id in parked[:limit]))
     return woken
@@ -363,10 +366,10 @@ async def revive_stalled_runs(
     ids = _uuids(flow_run_ids)
     revived: list[str] = []
     async with get_client() as client:
-        for start in range(0, len(ids), 200):
+        for start in range(0, len(ids), READ_BATCH):
             stalled = await client.read_flow_runs(
                 flow_run_filter=FlowRunFilter(
-                    id=FlowRunFilterId(any_=ids[start : start + 200]),
+                    id=FlowRunFilterId(any_=ids[start : start + READ_BATCH]),
                     state=FlowRunFilterState(type=FlowRunFilterStateType(any_=STALLED_TYPES)),
                 )
             )
@@ -397,7 +400,7 @@ async def stalled_flow_runs(tags: Iterable[str], *, older_than: datetime) -> lis
                     type=FlowRunFilterStateType(any_=[StateType.PENDING, StateType.RUNNING])
                 ),
             ),
-            limit=200,
+            limit=READ_BATCH,
         )
     return [
         str(run.id)

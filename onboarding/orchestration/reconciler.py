@@ -82,13 +82,6 @@ class Reconciled:
     prefect_note: str | None = None
     reasons: dict[str, list[str]] = field(default_factory=dict)
 
-    @property
-    def acted(self) -> bool:
-        """True when anything was done (or would have been, without a deployment)."""
-        return any(
-            (self.started, self.woken, self.adopted, self.cancelled, self.reopened, self.alerted)
-        ) or bool(self.would_start or self.would_wake)
-
 
 async def reconcile(
     signals: Sequence[Signal], *, trigger: str, swept_at: datetime | None = None

@@ -200,12 +200,19 @@ async def bulk_channels(request: Request) -> Response:
 
 
 async def channel_status(request: Request) -> Response:
-    """``POST /sandbox/channels/{id}/status``: change now (200) or ``after`` seconds (202)."""
+    """``POST /sandbox/channels/{id}/status``: change now (200) or ``after`` seconds (202).
+
+    ``availability_status: null`` removes the field, as some real channels answer.
+    """
     state = _admin(request)
     channel_id = request.path_params["channel_id"]
     if channel_id not in state.channels:
         raise ApiError(404, f"Channel {channel_id} not found")
     body = await _body(request)
+    if "availability_status" in body and body["availability_status"] is None:
+        # as some real channels answer: no availability_status at all
+        state.channels[channel_id].pop("availability_status", None)
+        return JSONResponse(state.channels[channel_id])
     changes = {
         "availability_status": body.get("availability_status"),
         "status": body.get("status"),

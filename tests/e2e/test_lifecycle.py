@@ -206,3 +206,66 @@ def test_ready_webhooks_racing_a_sweep_wake_each_onboarding_once(
         wait_for(lambda c=channel: _state(deployed, c["id"]) == "completed", timeout=180)
     assert len(callback_receiver.calls) == len(channels)
     assert [sandbox.api_key_count(c["id"]) for c in channels] == [1] * len(channels)
+
+
+def test_client_permission_is_waited_for_without_an_auth_alert(
+    deployed, sandbox, callback_receiver, alert_sink
+):
+    """A client who has not granted permission: the onboarding waits ``permission`` with no
+    ``auth_failed``, and completes once ``channel_permission_granted`` arrives."""
+    channel = sandbox.create_channel(settle_after=1, settle_to="ready", needs_permission=True)
+    wait_for(lambda: _state(deployed, channel["id"]) == "permission", what="the permission wait")
+    assert "auth_failed" not in json.dumps(alert_sink.received)
+    sandbox._call("POST", f"/channels/{channel['id']}/permission")
+    wait_for(lambda: _state(deployed, channel["id"]) == "completed", what="completion", timeout=120)
+    [(body, _)] = callback_receiver.calls
+    assert json.loads(body)["api_key_id"] == sandbox.active_api_key_id(channel["id"])
+
+
+def test_wrapped_key_answer_completes_the_onboarding(deployed, sandbox, callback_receiver):
+    """Key creation answered as ``{"api_keys": [...]}`` still delivers the key."""
+    sandbox.configure(key_shape="wrapped")
+    channel = sandbox.create_channel(settle_after=1, settle_to="ready")
+    wait_for(lambda: _state(deployed, channel["id"]) == "completed", what="completion", timeout=120)
+    [(body, _)] = callback_receiver.calls
+    assert json.loads(body)["api_key"]
+
+
+def test_signup_redirect_starts_every_verified_channel_at_once(deployed, sandbox):
+    """The signup redirect with ``channels=[a,b]`` answers 303 and opens both onboardings
+    before any webhook; a forged id is not started."""
+    answer = sandbox._call(
+        "POST",
+        "/signup",
+        json={
+            "channels": 2,
+            "send_webhook": False,
+            "redirect_url": f"{deployed.receiver_url}/signup/360dialog",
+            "call": True,
+        },
+    )
+    assert answer["called"]["status_code"] == 303
+    for channel_id in answer["channel_ids"]:
+        run = _parked(deployed, channel_id)
+        assert run.trigger == "signup"
+    forged = httpx.get(
+        f"{deployed.receiver_url}/signup/360dialog",
+        params={"client": answer["client_id"], "channels": "[forged123]"},
+        follow_redirects=False,
+    )
+    assert forged.status_code == 303
+    assert history_runs(deployed.db_url, "forged123") == []
+
+
+def test_channel_without_status_is_recorded_as_unknown_by_the_sweep(deployed, sandbox, alert_sink):
+    """A tracked channel that comes back without ``availability_status``: the sweep completes,
+    and the onboarding ends on one ``unknown_status`` alert."""
+    channel = sandbox.create_channel()
+    _parked(deployed, channel["id"])
+    sandbox.set_status(channel["id"], None, send_webhook=False)
+    sweep_now()
+    wait_for(lambda: _state(deployed, channel["id"]) == "failed", what="the unknown status")
+    sweep_now()
+    alerts = [b for b in alert_sink.received if channel["id"] in json.dumps(b)]
+    assert len(alerts) == 1
+    assert "status" in json.dumps(alerts[0]).lower()
