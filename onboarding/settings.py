@@ -17,13 +17,23 @@ from pathlib import Path
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["ConfigError", "HubSettings", "Settings", "load_hub_settings", "load_settings"]
+__all__ = [
+    "ConfigError",
+    "HubSettings",
+    "Settings",
+    "explain",
+    "load_hub_settings",
+    "load_settings",
+]
 
 DEFAULT_HUB_URL = "https://hub.360dialog.io/api/v2"
 
 
 class ConfigError(Exception):
-    """A setting is missing, malformed or contradicts another; the message names the variable."""
+    """A setting is missing, malformed or contradicts another; the message names the variable.
+
+    One line per problem; it never quotes a value that may be secret.
+    """
 
 
 class HubSettings(BaseSettings):
@@ -175,14 +185,18 @@ class Settings(BaseSettings):
         return [url.strip() for url in self.alert_urls.split(",") if url.strip()]
 
 
-def _explain(error: ValidationError, prefix: str) -> str:
-    """One line per problem, each naming the environment variable."""
+def explain(error: ValidationError, prefix: str = "") -> str:
+    """One line per problem, each naming the environment variable, never quoting its value.
+
+    Only pydantic's message is used: ``str(error)`` would echo the input (``input_value=...``),
+    which for a URL or a token is the secret itself.
+    """
     lines = []
-    for item in error.errors():
+    for item in error.errors(include_input=False, include_url=False):
         field = ".".join(str(part) for part in item["loc"])
-        message = item["msg"].removeprefix("Value error, ")
+        message = " ".join(item["msg"].removeprefix("Value error, ").split())
         lines.append(f"{prefix}{field.upper()}: {message}" if field else message)
-    return "; ".join(lines)
+    return "\n".join(lines)
 
 
 def load_hub_settings(**overrides: object) -> HubSettings:
@@ -190,7 +204,7 @@ def load_hub_settings(**overrides: object) -> HubSettings:
     try:
         return HubSettings(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:
-        raise ConfigError(_explain(exc, "D360_")) from None
+        raise ConfigError(explain(exc, "D360_")) from None
 
 
 def load_settings(**overrides: object) -> Settings:
@@ -198,4 +212,4 @@ def load_settings(**overrides: object) -> Settings:
     try:
         return Settings(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:
-        raise ConfigError(_explain(exc, "ONBOARDING_")) from None
+        raise ConfigError(explain(exc, "ONBOARDING_")) from None
