@@ -161,11 +161,12 @@ class Settings(BaseSettings):
     receiver_host: str = Field("127.0.0.1", description="Address the webhook receiver binds.")
     receiver_port: int = Field(8080, description="Port the webhook receiver listens on.")
     sandbox_port: int = Field(
-        8360, description="Port of the Partner API sandbox `up` starts without credentials."
+        8360, description="Port of the Partner API sandbox `up --demo` starts."
     )
     home: Path = Field(
         Path(".onboarding"),
-        description="Where `up` keeps its local state: Prefect's home and database, logs.",
+        description="Where `up` keeps its local state (0700): Prefect's home and database, logs, "
+        "the Prefect API auth string, the full webhook URL, the `--demo` history.",
     )
 
     @model_validator(mode="after")
