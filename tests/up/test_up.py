@@ -64,6 +64,17 @@ def _tables(db_url: str) -> list[str]:
         engine.dispose()
 
 
+def _preflight(url: str, origin: str) -> str | None:
+    """The ``Access-Control-Allow-Origin`` a browser's CORS preflight from ``origin`` gets."""
+    response = httpx.options(
+        url,
+        headers={"Origin": origin, "Access-Control-Request-Method": "POST"},
+        timeout=10,
+        trust_env=False,
+    )
+    return response.headers.get("access-control-allow-origin")
+
+
 @dataclass
 class DemoRun:
     """What one `up --demo --demo-minutes 1.5` did, seen from outside."""
@@ -79,6 +90,9 @@ class DemoRun:
     configured_tables: list[str]
     status_without_auth: int
     status_with_auth: int
+    status_without_csrf: int
+    cors_for_foreign_origin: str | None
+    cors_for_ui_origin: str | None
     modes: dict[str, int]
 
 
@@ -102,6 +116,13 @@ def demo_run(tmp_path_factory: pytest.TempPathFactory, postgres_admin_engine: En
             with_auth = httpx.get(
                 f"{api}/admin/version", headers=auth_headers(auth), timeout=10, trust_env=False
             )
+            without_csrf = httpx.post(
+                f"{api}/flow_runs/filter", json={}, headers=auth_headers(auth), timeout=10
+            )
+            cors = {
+                origin: _preflight(f"{api}/flow_runs/filter", origin)
+                for origin in ("https://evil.example", f"http://127.0.0.1:{up.prefect_port}")
+            }
             wait_for(lambda: answers(f"{up.receiver_url}/healthz"), timeout=60, what="receiver")
             wait_for(lambda: up.history_counts()[0] >= 1, timeout=90, what="an onboarding run")
             names = wait_for(up.prefect_onboard_runs, timeout=60, what="onboard-... flow runs")
@@ -129,6 +150,9 @@ def demo_run(tmp_path_factory: pytest.TempPathFactory, postgres_admin_engine: En
             configured_tables=_tables(planted.env["ONBOARDING_DATABASE_URL"]),
             status_without_auth=without.status_code,
             status_with_auth=with_auth.status_code,
+            status_without_csrf=without_csrf.status_code,
+            cors_for_foreign_origin=cors["https://evil.example"],
+            cors_for_ui_origin=cors[f"http://127.0.0.1:{up.prefect_port}"],
             modes=modes,
         )
 
@@ -168,6 +192,17 @@ def test_prefect_api_takes_the_auth_string_from_onboarding_home(demo_run: DemoRu
     """The auth string kept in ONBOARDING_HOME opens the same API (and the runs are listed)."""
     assert demo_run.status_with_auth == 200
     assert demo_run.names
+
+
+def test_prefect_api_wants_a_csrf_token_for_changes(demo_run: DemoRun) -> None:
+    """With credentials but no CSRF token, a POST is refused (CSRF protection is on)."""
+    assert demo_run.status_without_csrf == 403
+
+
+def test_prefect_api_allows_only_the_ui_origin(demo_run: DemoRun) -> None:
+    """CORS lets the UI's own origin through and no other."""
+    assert demo_run.cors_for_foreign_origin is None
+    assert demo_run.cors_for_ui_origin == f"http://127.0.0.1:{demo_run.up.prefect_port}"
 
 
 def test_demo_sends_nothing_to_the_configured_callback_or_alert_sinks(demo_run: DemoRun) -> None:
