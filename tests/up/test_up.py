@@ -13,6 +13,7 @@ import socket
 import stat
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -238,23 +239,73 @@ def test_state_files_are_private(demo_run: DemoRun) -> None:
     assert wrong == {}
 
 
-def test_ctrl_c_stops_every_child_cleanly(tmp_path: Path) -> None:
-    """SIGINT to a running `up --demo` stops the receiver and every child, exits 0, no traceback."""
-    with running_up(tmp_path, "--demo") as up:
+@dataclass
+class ProductionRun:
+    """What one `up` with Partner API credentials (the session's sandbox) did until Ctrl-C."""
+
+    up: UpProcess
+    panel: str
+    serving: bool
+    receiver_answered: bool
+    code: int
+    output: str
+    hook_file: Path
+    logs: dict[str, str]
+
+
+@pytest.fixture(scope="module")
+def production_run(tmp_path_factory: pytest.TempPathFactory, sandbox_server: Any) -> ProductionRun:
+    """`up` with credentials (no --demo) until its panel shows, then SIGINT."""
+    tmp = tmp_path_factory.mktemp("up-production")
+    credentials = {
+        "D360_HUB_URL": sandbox_server.api_url,
+        "D360_PARTNER_ID": sandbox_server.partner_id,
+        "D360_API_KEY": sandbox_server.api_key,
+    }
+    with running_up(tmp, env_extra=credentials) as up:
         wait_for(lambda: "Ctrl-C to stop" in up.output(), timeout=STARTUP, what="the panel")
-        assert answers(f"{up.receiver_url}/healthz")
-        assert answers(f"http://127.0.0.1:{up.sandbox_port}/sandbox/healthz")
-        assert any("deployments.serve" in cmd for cmd in processes_in(tmp_path))
+        panel = up.output()
+        receiver_answered = answers(f"{up.receiver_url}/healthz")
+        serving = any("deployments.serve" in cmd for cmd in processes_in(tmp))
         up.interrupt()
         code = up.wait(timeout=90)
-        output = up.output()
+    logs = {path.name: path.read_text(errors="replace") for path in up.home.rglob("*.log")}
+    return ProductionRun(
+        up, panel, serving, receiver_answered, code, up.output(), up.home / "webhook-url", logs
+    )
 
-    assert code == 0, output
-    assert "stopped" in output
-    assert "Traceback" not in output
-    assert "KeyboardInterrupt" not in output
-    ports = [up.prefect_port, up.receiver_port, up.sandbox_port]
-    wait_for(lambda: _all_gone(tmp_path, ports), timeout=15, what="children to be gone")
+
+def test_ctrl_c_stops_every_child_cleanly(production_run: ProductionRun) -> None:
+    """SIGINT to a running `up` stops the receiver and every child, exits 0, no traceback."""
+    run = production_run
+    assert run.receiver_answered
+    assert run.serving
+    assert run.code == 0, run.output
+    assert "stopped" in run.output
+    assert "Traceback" not in run.output
+    assert "KeyboardInterrupt" not in run.output
+    up = run.up
+    ports = [up.prefect_port, up.receiver_port]
+    wait_for(lambda: _all_gone(up.cwd, ports), timeout=15, what="children to be gone")
+
+
+def test_production_banner_masks_the_webhook_token(production_run: ProductionRun) -> None:
+    """With credentials the banner shows the hook URL with its token masked, never whole."""
+    up = production_run.up
+    assert f"{up.receiver_url}/hooks/360dialog/{up.token[:4]}***" in production_run.panel
+    assert "Partner Hub" in production_run.panel
+    assert up.token not in production_run.output
+    assert [name for name, text_ in production_run.logs.items() if up.token in text_] == []
+
+
+def test_full_webhook_url_is_kept_in_a_private_file(production_run: ProductionRun) -> None:
+    """The banner names the file holding the full hook URL; the file is 0600."""
+    up = production_run.up
+    assert str(production_run.hook_file) in " ".join(production_run.panel.split())
+    assert production_run.hook_file.read_text().strip() == (
+        f"{up.receiver_url}/hooks/360dialog/{up.token}"
+    )
+    assert stat.S_IMODE(production_run.hook_file.stat().st_mode) == 0o600
 
 
 def test_everything_stops_after_the_demo_window(demo_run: DemoRun) -> None:
