@@ -19,13 +19,23 @@ from urllib.parse import urlsplit
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["ConfigError", "HubSettings", "Settings", "load_hub_settings", "load_settings"]
+__all__ = [
+    "ConfigError",
+    "HubSettings",
+    "Settings",
+    "explain",
+    "load_hub_settings",
+    "load_settings",
+]
 
 DEFAULT_HUB_URL = "https://hub.360dialog.io/api/v2"
 
 
 class ConfigError(Exception):
-    """A setting is missing, malformed or contradicts another; the message names the variable."""
+    """A setting is missing, malformed or contradicts another; the message names the variable.
+
+    One line per problem; it never quotes a value that may be secret.
+    """
 
 
 class HubSettings(BaseSettings):
@@ -176,11 +186,12 @@ class Settings(BaseSettings):
     receiver_host: str = Field("127.0.0.1", description="Address the webhook receiver binds.")
     receiver_port: int = Field(8080, description="Port the webhook receiver listens on.")
     sandbox_port: int = Field(
-        8360, description="Port of the Partner API sandbox `up` starts without credentials."
+        8360, description="Port of the Partner API sandbox `up --demo` starts."
     )
     home: Path = Field(
         Path(".onboarding"),
-        description="Where `up` keeps its local state: Prefect's home and database, logs.",
+        description="Where `up` keeps its local state (0700): Prefect's home and database, logs, "
+        "the Prefect API auth string, the full webhook URL, the `--demo` history.",
     )
 
     @field_validator("callback_url")
@@ -239,14 +250,18 @@ def _is_loopback(host: str | None) -> bool:
         return False
 
 
-def _explain(error: ValidationError, prefix: str) -> str:
-    """One line per problem, each naming the environment variable."""
+def explain(error: ValidationError, prefix: str = "") -> str:
+    """One line per problem, each naming the environment variable, never quoting its value.
+
+    Only pydantic's message is used: ``str(error)`` would echo the input (``input_value=...``),
+    which for a URL or a token is the secret itself.
+    """
     lines = []
-    for item in error.errors():
+    for item in error.errors(include_input=False, include_url=False):
         field = ".".join(str(part) for part in item["loc"])
-        message = item["msg"].removeprefix("Value error, ")
+        message = " ".join(item["msg"].removeprefix("Value error, ").split())
         lines.append(f"{prefix}{field.upper()}: {message}" if field else message)
-    return "; ".join(lines)
+    return "\n".join(lines)
 
 
 def load_hub_settings(**overrides: object) -> HubSettings:
@@ -254,7 +269,7 @@ def load_hub_settings(**overrides: object) -> HubSettings:
     try:
         return HubSettings(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:
-        raise ConfigError(_explain(exc, "D360_")) from None
+        raise ConfigError(explain(exc, "D360_")) from None
 
 
 def load_settings(**overrides: object) -> Settings:
@@ -262,4 +277,4 @@ def load_settings(**overrides: object) -> Settings:
     try:
         return Settings(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:
-        raise ConfigError(_explain(exc, "ONBOARDING_")) from None
+        raise ConfigError(explain(exc, "ONBOARDING_")) from None

@@ -7,7 +7,8 @@ from typing import Any
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
-from onboarding.settings import HubSettings, Settings
+from onboarding.redact import mask_value
+from onboarding.settings import HubSettings, Settings, load_hub_settings, load_settings
 
 __all__ = ["config_rows", "config_table_markdown"]
 
@@ -41,12 +42,15 @@ def config_table_markdown() -> str:
 
 
 def effective_settings() -> list[tuple[str, Any]]:
-    """Each variable and its current value (secrets shown as ``**********``)."""
-    hub, settings = HubSettings(), Settings()
+    """Each variable and its current value, masked (:func:`onboarding.redact.mask_value`).
+
+    Raises :class:`~onboarding.settings.ConfigError` (never a pydantic traceback) on bad input.
+    """
+    hub, settings = load_hub_settings(), load_settings()
     values: list[tuple[str, Any]] = []
     for prefix, model in (("D360_", hub), ("ONBOARDING_", settings)):
         for name in type(model).model_fields:
-            values.append((f"{prefix}{name}".upper(), getattr(model, name)))
+            values.append((f"{prefix}{name}".upper(), mask_value(name, getattr(model, name))))
     return values
 
 

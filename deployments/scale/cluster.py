@@ -6,12 +6,19 @@ processes apart, process workers, and the two deployments registered from prefec
 The same commands, one per machine, are what deployments/README.md section 3 describes; this
 launcher runs them side by side (the scale test uses it, and it is handy for trying the setup).
 Every process logs to its own file under ``log_dir``; :meth:`Cluster.tails` shows their ends.
+
+Like ``onboarding up``, it never runs an open API: the API processes bind to ``host`` (loopback
+here; a private interface on real machines, with TLS in front), require the auth string
+(``PREFECT_SERVER_API_AUTH_STRING``; one is generated unless ``PREFECT_API_AUTH_STRING`` is set),
+with CSRF protection on and CORS limited to ``ui_origin``; every client (workers, the Prefect
+CLI, a receiver) gets the matching ``PREFECT_API_AUTH_STRING``.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -19,6 +26,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
+from typing import BinaryIO
 
 import httpx
 
@@ -26,6 +34,7 @@ __all__ = ["Cluster", "ClusterSpec", "main", "server_env"]
 
 REPO = Path(__file__).resolve().parents[2]
 PREFECT = [sys.executable, "-m", "prefect"]
+ALL_INTERFACES = frozenset({"0.0.0.0", "::", ""})  # noqa: S104 - the addresses we refuse
 
 
 @dataclass
@@ -39,20 +48,37 @@ class ClusterSpec:
     api_ports: list[int] = field(default_factory=lambda: [4200])
     workers: int = 2
     pool: str = "onboarding"
+    host: str = "127.0.0.1"  # loopback or a private interface; never 0.0.0.0
+    auth_string: str = field(default_factory=lambda: secrets.token_urlsafe(32), repr=False)
     log_dir: Path = REPO / ".onboarding" / "scale"
     product_env: dict[str, str] = field(default_factory=dict)  # D360_*, ONBOARDING_* for workers
     cwd: Path = REPO  # workers run the flows from here (a checkout with the package installed)
     register: bool = True  # create the work pool and `prefect deploy --all` (prefect.yaml)
 
+    def __post_init__(self) -> None:
+        if self.host in ALL_INTERFACES:
+            raise ValueError(
+                f"host {self.host!r} would open the Prefect API on every interface: bind it to "
+                "loopback or a private interface and put a TLS proxy in front"
+            )
+
     @property
     def api_urls(self) -> list[str]:
         """One ``PREFECT_API_URL`` per API process."""
-        return [f"http://127.0.0.1:{port}/api" for port in self.api_ports]
+        return [f"http://{self.host}:{port}/api" for port in self.api_ports]
+
+    @property
+    def ui_origin(self) -> str:
+        """The one origin CORS allows: the first API process's (behind TLS in production)."""
+        return self.api_urls[0].removesuffix("/api")
 
 
 def server_env(spec: ClusterSpec) -> dict[str, str]:
-    """Prefect settings shared by every server-side process: PostgreSQL, Redis messaging."""
+    """Prefect settings shared by every server-side process: PostgreSQL, Redis, credentials."""
     return {
+        "PREFECT_SERVER_API_AUTH_STRING": spec.auth_string,
+        "PREFECT_SERVER_CSRF_PROTECTION_ENABLED": "true",
+        "PREFECT_SERVER_CORS_ALLOWED_ORIGINS": spec.ui_origin,
         "PREFECT_SERVER_DATABASE_CONNECTION_URL": spec.prefect_db_url,
         "PREFECT_SERVER_EVENTS_MESSAGING_BROKER": "prefect_redis.messaging",
         "PREFECT_SERVER_EVENTS_MESSAGING_CACHE": "prefect_redis.messaging",
@@ -72,12 +98,13 @@ class Cluster:
     def __init__(self, spec: ClusterSpec) -> None:
         self.spec = spec
         self.processes: dict[str, subprocess.Popen[bytes]] = {}
-        spec.log_dir.mkdir(parents=True, exist_ok=True)
+        spec.log_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         # A private PREFECT_HOME: the CLI writes profiles and caches there, not in the user's.
         self.base_env = {
             **os.environ,
             "PREFECT_HOME": str(spec.log_dir / "prefect-home"),
             "PREFECT_API_URL": spec.api_urls[0],
+            "PREFECT_API_AUTH_STRING": spec.auth_string,
         }
 
     # -- lifecycle --------------------------------------------------------------------------------
@@ -110,7 +137,7 @@ class Cluster:
                     "start",
                     "--no-services",
                     "--host",
-                    "127.0.0.1",
+                    self.spec.host,
                     "--port",
                     str(port),
                 ],
@@ -151,7 +178,7 @@ class Cluster:
 
     def spawn(self, name: str, argv: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
         """Start ``argv`` in its own process group, output to ``<log_dir>/<name>.log``."""
-        with self.log_path(name).open("ab") as log:
+        with _private_log(self.log_path(name)) as log:
             process = subprocess.Popen(
                 argv,
                 env=env,
@@ -166,7 +193,7 @@ class Cluster:
     def run_cli(self, args: list[str], *, timeout: float = 180) -> None:
         """Run one ``prefect`` CLI command against the first API, logged; raise on failure."""
         name = f"cli-{args[0]}"
-        with self.log_path(name).open("ab") as log:
+        with _private_log(self.log_path(name)) as log:
             result = subprocess.run(
                 [*PREFECT, *args],
                 env=self.base_env,
@@ -212,6 +239,11 @@ class Cluster:
         return "\n".join(f"==> {name} <==\n{self.tail(name, lines=lines)}" for name in names)
 
 
+def _private_log(path: Path) -> BinaryIO:
+    """``path`` opened for appending, readable by its owner only (0600)."""
+    return os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600), "ab")
+
+
 def _signal_group(process: subprocess.Popen[bytes], sig: signal.Signals) -> None:
     with contextlib.suppress(ProcessLookupError):
         os.killpg(process.pid, sig)
@@ -219,6 +251,9 @@ def _signal_group(process: subprocess.Popen[bytes], sig: signal.Signals) -> None
 
 def main() -> None:
     """Start the cluster from the environment (see env.example) and keep it up until Ctrl-C."""
+    given = os.environ.get("PREFECT_API_AUTH_STRING")
+    auth = {"auth_string": given} if given else {}
+    os.umask(0o077)
     spec = ClusterSpec(
         prefect_db_url=os.environ["PREFECT_SERVER_DATABASE_CONNECTION_URL"],
         redis_host=os.environ.get("PREFECT_REDIS_MESSAGING_HOST", "127.0.0.1"),
@@ -226,9 +261,18 @@ def main() -> None:
         redis_db=int(os.environ.get("PREFECT_REDIS_MESSAGING_DB", "0")),
         api_ports=[int(port) for port in os.environ.get("SCALE_API_PORTS", "4200").split(",")],
         workers=int(os.environ.get("SCALE_WORKERS", "2")),
+        host=os.environ.get("SCALE_API_HOST", "127.0.0.1"),
+        **auth,
     )
     with Cluster(spec) as cluster:
         print(f"Prefect API: {', '.join(spec.api_urls)}; logs in {spec.log_dir}", flush=True)
+        if not given:
+            auth_file = spec.log_dir / "prefect-auth-string"
+            with os.fdopen(
+                os.open(auth_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w"
+            ) as handle:
+                handle.write(spec.auth_string + "\n")
+            print(f"Its auth string (PREFECT_API_AUTH_STRING) is in {auth_file}", flush=True)
         try:
             while True:
                 cluster.check_alive()

@@ -6,9 +6,13 @@ Each command group lives in its own module with a ``register(app)`` function; he
 
 from __future__ import annotations
 
+import contextlib
 import importlib
+import os
+import sys
 
 import typer
+from pydantic import ValidationError
 
 __all__ = ["app", "main"]
 
@@ -47,5 +51,25 @@ for _name in COMMAND_MODULES:
 
 
 def main() -> None:
-    """Console-script entry point."""
-    app()
+    """Console-script entry point: private files, local Prefect credentials, clean errors.
+
+    The umask makes every file a command creates (databases, logs, state) 0600 and every
+    directory 0700, and the processes ``up`` starts inherit it.
+    """
+    os.umask(0o077)
+    if os.environ.get("PREFECT_API_URL") and not os.environ.get("PREFECT_API_AUTH_STRING"):
+        from onboarding.launcher.auth import export_for_local_api
+
+        # Before any command imports Prefect: it reads its settings once, at import.
+        export_for_local_api(os.environ)
+    try:
+        app()
+    except ValidationError as exc:  # a model built outside load_settings(): still one line each
+        from onboarding.cli._common import EXIT_CONFIG, fail
+        from onboarding.settings import explain
+
+        prefix = {"HubSettings": "D360_", "Settings": "ONBOARDING_"}.get(exc.title, "")
+        lines = explain(exc, prefix).splitlines()
+        with contextlib.suppress(typer.Exit):
+            fail("\n".join(f"configuration: {line}" for line in lines), EXIT_CONFIG)
+        sys.exit(EXIT_CONFIG)

@@ -34,9 +34,10 @@ err_console = Console(stderr=True)
 
 
 def fail(message: str, code: int) -> NoReturn:
-    """Print one readable error line to stderr and exit with ``code``."""
-    # Messages quote server text: escape it so "[...]" is not read as rich markup.
-    err_console.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
+    """Print one readable error line per problem to stderr and exit with ``code``."""
+    for line in message.splitlines() or [""]:
+        # Messages quote server text: escape it so "[...]" is not read as rich markup.
+        err_console.print(f"[bold red]error:[/] {escape(line)}", highlight=False, soft_wrap=True)
     raise typer.Exit(code)
 
 
@@ -54,7 +55,7 @@ def friendly_errors() -> Iterator[None]:
     try:
         yield
     except ConfigError as exc:
-        fail(f"configuration: {exc}", EXIT_CONFIG)
+        fail("\n".join(f"configuration: {line}" for line in str(exc).splitlines()), EXIT_CONFIG)
     except AuthError as exc:
         fail(f"Partner API refused the credentials: {exc}", EXIT_CONFIG)
     except (HubUnavailable, RateLimited) as exc:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -37,7 +38,11 @@ def register(app: typer.Typer) -> None:
         from onboarding.cli._common import EXIT_FAILED, console, print_json
         from onboarding.doctor import healthy, print_checks, run_doctor
 
-        checks = run_doctor(send=not no_send, page_size=page_size, record_dir=record)
+        secrets = _secrets()
+        checks = [
+            _masked(check, secrets)
+            for check in run_doctor(send=not no_send, page_size=page_size, record_dir=record)
+        ]
         ok = healthy(checks)
         if as_json:
             print_json({"ok": ok, "checks": [check.model_dump(mode="json") for check in checks]})
@@ -45,3 +50,28 @@ def register(app: typer.Typer) -> None:
             print_checks(checks, console)
         if not ok:
             raise typer.Exit(EXIT_FAILED)
+
+
+def _secrets() -> list[str]:
+    """The secrets the settings hold (none when they cannot be read: nothing then quotes them)."""
+    from onboarding.redact import secret_values
+    from onboarding.settings import ConfigError, load_hub_settings, load_settings
+
+    try:
+        return secret_values(load_settings(), load_hub_settings())
+    except ConfigError:
+        return []
+
+
+def _masked(check: Any, secrets: list[str]) -> Any:
+    """``check`` with every known secret masked in its text (the checks mask by shape already;
+    this catches a secret quoted back by a server's error message)."""
+    from onboarding.redact import scrub
+
+    return check.model_copy(
+        update={
+            "summary": scrub(check.summary, secrets),
+            "fix": scrub(check.fix, secrets) if check.fix else check.fix,
+            "details": [scrub(line, secrets) for line in check.details],
+        }
+    )

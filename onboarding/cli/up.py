@@ -4,9 +4,14 @@ from __future__ import annotations
 
 import typer
 
-from onboarding.cli._common import EXIT_FAILED, console, fail, friendly_errors
+from onboarding.cli._common import EXIT_CONFIG, EXIT_FAILED, console, fail, friendly_errors
 
-__all__ = ["register"]
+__all__ = ["NO_CREDENTIALS", "register"]
+
+NO_CREDENTIALS = (
+    "no Partner API credentials: set D360_PARTNER_ID and D360_API_KEY (or D360_USERNAME and "
+    "D360_PASSWORD), or pass --demo to run on the built-in sandbox"
+)
 
 
 def register(app: typer.Typer) -> None:
@@ -14,6 +19,12 @@ def register(app: typer.Typer) -> None:
 
     @app.command()
     def up(
+        demo: bool = typer.Option(
+            False,
+            "--demo",
+            help="Run on the built-in Partner API sandbox with a history database of its own "
+            "under ONBOARDING_HOME; the callback and alert settings are ignored.",
+        ),
         demo_minutes: float | None = typer.Option(
             None,
             "--demo-minutes",
@@ -23,10 +34,11 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Run everything: a local Prefect server, the served deployments, the webhook receiver.
 
-        Without Partner API credentials (D360_API_KEY, or D360_USERNAME + D360_PASSWORD) it also
-        runs the built-in sandbox with a demo scenario. Ctrl-C stops every process it started
-        and exits 0. Local state (Prefect's database, logs) goes to ONBOARDING_HOME
-        (default ./.onboarding).
+        Needs Partner API credentials (D360_PARTNER_ID with D360_API_KEY, or D360_USERNAME +
+        D360_PASSWORD); without them it stops with exit code 3 unless --demo is given. The
+        Prefect server it starts requires the auth string kept in ONBOARDING_HOME (default
+        ./.onboarding), with its logs and state. Ctrl-C stops every process it started and
+        exits 0.
         """
         from onboarding.launcher import ChildExited, LaunchError
         from onboarding.launcher import up as run_up
@@ -35,10 +47,12 @@ def register(app: typer.Typer) -> None:
         with friendly_errors():
             settings = load_settings()
             hub = load_hub_settings()
-            if hub.has_credentials:
+            if not demo:
+                if not hub.has_credentials or not hub.partner_id:
+                    fail(NO_CREDENTIALS, EXIT_CONFIG)
                 hub.require_credentials()
         try:
-            code = run_up(settings, hub, demo_minutes=demo_minutes, console=console)
+            code = run_up(settings, hub, demo=demo, demo_minutes=demo_minutes, console=console)
         except LaunchError as exc:
             fail(str(exc), exc.code)
         except ChildExited as exc:

@@ -127,7 +127,7 @@ async def check_partner_api(
             Check.warn(
                 NAME,
                 "no Partner API credentials: not checked",
-                "set D360_PARTNER_ID and D360_API_KEY (`onboarding up` uses the sandbox without)",
+                "set D360_PARTNER_ID and D360_API_KEY (or try `onboarding up --demo`)",
             )
         ]
     inner = transport or httpx.AsyncHTTPTransport()

@@ -99,9 +99,10 @@ class Children:
         cwd: Path | None = None,
     ) -> Child:
         """Start ``python <args>`` as ``name`` in a new session, logging to ``log_dir/log_name``."""
-        self.log_dir.mkdir(parents=True, exist_ok=True)
+        self.log_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         log_path = self.log_dir / log_name
-        with log_path.open("ab") as log:
+        descriptor = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        with os.fdopen(descriptor, "ab") as log:
             process = subprocess.Popen(
                 [sys.executable, *args],
                 env=dict(env),

@@ -1,15 +1,21 @@
 """The Prefect API ``up`` uses: the one at ``PREFECT_API_URL``, or a local server it starts.
 
 The local server keeps everything under ``<home>/prefect`` (``PREFECT_HOME``: its SQLite
-database, its settings), so it never touches ``~/.prefect``.
+database, its settings), so it never touches ``~/.prefect``, and requires the auth string kept in
+``<home>`` (:mod:`onboarding.launcher.auth`). A server found already running on the port, or
+named by ``PREFECT_API_URL``, is used only if it takes our credentials; one that answers without
+any is refused (fail closed).
 """
 
 from __future__ import annotations
 
 from collections.abc import MutableMapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
+import httpx
+
+from onboarding.launcher.auth import auth_headers, ensure_auth_string, server_security_env
 from onboarding.launcher.children import Child, Children
 from onboarding.launcher.probe import LaunchError, get_ok, port_is_open, wait_until
 
@@ -25,22 +31,56 @@ EXIT_CONFIG = 3
 
 @dataclass(frozen=True)
 class PrefectEndpoint:
-    """Where the Prefect API and UI are, and how ``up`` came by them."""
+    """Where the Prefect API and UI are, how ``up`` came by them, and the auth string to send."""
 
     api_url: str
     ui_url: str
     origin: str  # "started", "running" (found on the port) or "PREFECT_API_URL"
+    auth_string: str | None = field(default=None, repr=False)
 
     @property
     def started(self) -> bool:
         """True when ``up`` started this server (and so stops it)."""
         return self.origin == "started"
 
+    @property
+    def headers(self) -> dict[str, str]:
+        """The headers every request to this API carries."""
+        return auth_headers(self.auth_string)
+
 
 def ui_url_for(api_url: str) -> str:
     """The UI's address: the API URL without its ``/api`` suffix."""
     base = api_url.rstrip("/")
     return base.removesuffix("/api") or base
+
+
+async def _status(url: str, headers: dict[str, str]) -> int | None:
+    """The HTTP status of ``GET url`` (None when nothing answers)."""
+    try:
+        async with httpx.AsyncClient(timeout=5.0, trust_env=False) as http:
+            return (await http.get(url, headers=headers)).status_code
+    except httpx.HTTPError:
+        return None
+
+
+async def _require_access(endpoint: PrefectEndpoint, what: str) -> None:
+    """Fail closed: the API must refuse a request without credentials and take ours."""
+    probe = f"{endpoint.api_url}/admin/version"
+    if endpoint.origin != "PREFECT_API_URL" and await _status(probe, {}) != 401:
+        raise LaunchError(
+            f"{what} answers without credentials (no auth string): stop it, or set "
+            "ONBOARDING_PREFECT_PORT to a free port so `onboarding up` starts its own",
+            EXIT_CONFIG,
+        )
+    if await _status(probe, endpoint.headers) == 401:
+        fix = (
+            "set PREFECT_API_AUTH_STRING to its auth string"
+            if endpoint.origin == "PREFECT_API_URL"
+            else "it was started with another auth string; stop it or set "
+            "ONBOARDING_PREFECT_PORT to a free port"
+        )
+        raise LaunchError(f"{what} refused our credentials (401): {fix}", EXIT_CONFIG)
 
 
 async def ensure_prefect(
@@ -51,7 +91,11 @@ async def ensure_prefect(
     children: Children,
     env: MutableMapping[str, str],
 ) -> PrefectEndpoint:
-    """Find or start the Prefect API and point ``env`` (the children's environment) at it."""
+    """Find or start the Prefect API and point ``env`` (the children's environment) at it.
+
+    A server ``up`` starts requires the auth string kept in ``home`` (CSRF on, CORS limited to
+    the UI's origin); ``env`` gets the matching ``PREFECT_API_AUTH_STRING``.
+    """
     if external_api_url:
         api_url = external_api_url.rstrip("/")
         if not await get_ok(f"{api_url}/health", within=5.0):
@@ -61,14 +105,23 @@ async def ensure_prefect(
                 EXIT_CONFIG,
             )
         env["PREFECT_API_URL"] = api_url
-        return PrefectEndpoint(api_url, ui_url_for(api_url), "PREFECT_API_URL")
+        endpoint = PrefectEndpoint(
+            api_url, ui_url_for(api_url), "PREFECT_API_URL", env.get("PREFECT_API_AUTH_STRING")
+        )
+        await _require_access(endpoint, f"PREFECT_API_URL={api_url}")
+        return endpoint
 
     api_url = f"http://{LOCAL_HOST}:{port}/api"
+    ui_url = ui_url_for(api_url)
+    auth_string = ensure_auth_string(home)
     env["PREFECT_API_URL"] = api_url
+    env["PREFECT_API_AUTH_STRING"] = auth_string
     env["PREFECT_HOME"] = str((home / "prefect").absolute())
     if port_is_open(LOCAL_HOST, port):
         if await get_ok(f"{api_url}/health"):
-            return PrefectEndpoint(api_url, ui_url_for(api_url), "running")
+            endpoint = PrefectEndpoint(api_url, ui_url, "running", auth_string)
+            await _require_access(endpoint, f"the Prefect server on port {port}")
+            return endpoint
         raise LaunchError(
             f"port {port} on {LOCAL_HOST} is taken by something that is not a Prefect server; "
             "set ONBOARDING_PREFECT_PORT to a free port",
@@ -76,6 +129,7 @@ async def ensure_prefect(
         )
     server_env = {
         **env,
+        **server_security_env(auth_string=auth_string, ui_origin=ui_url),
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
         "PREFECT_UI_ENABLED": "true",
         "PREFECT_SERVER_UI_ENABLED": "true",
@@ -92,15 +146,16 @@ async def ensure_prefect(
         within=STARTUP_TIMEOUT,
         child=child,
     )
-    return PrefectEndpoint(api_url, ui_url_for(api_url), "started")
+    return PrefectEndpoint(api_url, ui_url, "started", auth_string)
 
 
-async def wait_for_deployments(api_url: str, *, within: float, child: Child) -> None:
+async def wait_for_deployments(endpoint: PrefectEndpoint, *, within: float, child: Child) -> None:
     """Wait until every deployment in :data:`DEPLOYMENTS` is registered with the API."""
 
     async def registered() -> bool:
         for name in DEPLOYMENTS:
-            if not await get_ok(f"{api_url}/deployments/name/{name}"):
+            url = f"{endpoint.api_url}/deployments/name/{name}"
+            if not await get_ok(url, headers=endpoint.headers):
                 return False
         return True
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import socket
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 
 import httpx
 
@@ -42,11 +42,13 @@ def port_is_free(host: str, port: int) -> bool:
     return True
 
 
-async def get_ok(url: str, *, within: float = 2.0) -> bool:
-    """True when ``GET url`` answers 2xx within ``within`` seconds."""
+async def get_ok(
+    url: str, *, within: float = 2.0, headers: Mapping[str, str] | None = None
+) -> bool:
+    """True when ``GET url`` (with ``headers``) answers 2xx within ``within`` seconds."""
     try:
         async with httpx.AsyncClient(timeout=within, trust_env=False) as http:
-            response = await http.get(url)
+            response = await http.get(url, headers=dict(headers or {}))
     except httpx.HTTPError:
         return False
     return response.is_success

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import secrets
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,14 +19,24 @@ import uvicorn
 from pydantic import SecretStr
 from sqlalchemy import Engine
 
+from onboarding.launcher.auth import private_file
 from onboarding.launcher.probe import LaunchError, port_is_free
 from onboarding.receiver import Handoff, HandoffEvent, create_app_from_settings, serve_config
+from onboarding.redact import ScrubFilter, mask_token, secret_values
 from onboarding.settings import Settings
 
-__all__ = ["GatedHandoff", "RunningReceiver", "hook_url", "start_receiver", "webhook_token"]
+__all__ = [
+    "GatedHandoff",
+    "RunningReceiver",
+    "hook_url",
+    "start_receiver",
+    "webhook_token",
+    "write_hook_url",
+]
 
 EXIT_CONFIG = 3
 HOOK_PREFIX = "/hooks/360dialog/"
+HOOK_URL_FILE = "webhook-url"
 
 
 def webhook_token(settings: Settings) -> tuple[SecretStr, bool]:
@@ -37,8 +48,13 @@ def webhook_token(settings: Settings) -> tuple[SecretStr, bool]:
 
 def hook_url(base_url: str, token: SecretStr, *, masked: bool = True) -> str:
     """The partner-webhook URL; ``masked`` shows only the token's first four characters."""
-    value = token.get_secret_value()
-    return f"{base_url}{HOOK_PREFIX}{value[:4] + '…' if masked else value}"
+    value = mask_token(token) if masked else token.get_secret_value()
+    return f"{base_url}{HOOK_PREFIX}{value}"
+
+
+def write_hook_url(home: Path, url: str) -> Path:
+    """Keep the full webhook URL (it holds the token) in ``home/webhook-url``, mode 0600."""
+    return private_file(home / HOOK_URL_FILE, url + "\n")
 
 
 class GatedHandoff:
@@ -91,11 +107,14 @@ class RunningReceiver:
             await self.task
 
 
-def _log_to_file(log_dir: Path) -> None:
-    """The receiver's one-line log records go to ``log_dir/receiver.log``, not the screen."""
-    log_dir.mkdir(parents=True, exist_ok=True)
-    handler = logging.FileHandler(log_dir / "receiver.log", encoding="utf-8")
+def _log_to_file(log_dir: Path, secrets: list[str]) -> None:
+    """The receiver's one-line log records go to ``log_dir/receiver.log`` (0600), secrets masked."""
+    log_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    path = log_dir / "receiver.log"
+    os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600))
+    handler = logging.FileHandler(path, encoding="utf-8")
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.addFilter(ScrubFilter(secrets))
     logger = logging.getLogger("onboarding.receiver")
     logger.setLevel(logging.INFO)
     logger.addHandler(handler)
@@ -117,10 +136,9 @@ async def start_receiver(
             f"port {port} on {host} is in use; set ONBOARDING_RECEIVER_PORT to a free port",
             EXIT_CONFIG,
         )
-    _log_to_file(log_dir)
-    app = create_app_from_settings(
-        settings.model_copy(update={"webhook_token": token}), handoff=handoff, engine=engine
-    )
+    settings = settings.model_copy(update={"webhook_token": token})
+    _log_to_file(log_dir, secret_values(settings))
+    app = create_app_from_settings(settings, handoff=handoff, engine=engine)
     server = _LoopServer(serve_config(app, host, port, log_level="warning"))
     task = asyncio.create_task(server.serve(), name="receiver")
     while not server.started:

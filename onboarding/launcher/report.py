@@ -13,7 +13,8 @@ from rich.table import Table
 from sqlalchemy import Engine
 
 from onboarding.launcher.eventlog import NameFor
-from onboarding.store import RunState, count_runs_by_state, find_runs, masked_url, session_scope
+from onboarding.redact import mask_url
+from onboarding.store import RunState, count_runs_by_state, find_runs, session_scope
 
 __all__ = ["StartInfo", "duration", "start_panel", "summary"]
 
@@ -26,7 +27,9 @@ class StartInfo:
 
     prefect_ui: str
     prefect_origin: str
-    receiver_url: str  # the hook URL, its token masked unless the partner must configure it
+    prefect_login: Path | None  # the file holding the auth string the UI asks for
+    receiver_url: str  # the hook URL, its token masked
+    receiver_url_file: Path  # the full hook URL, mode 0600
     sandbox_url: str | None
     database_url: str
     log_dir: Path
@@ -40,14 +43,17 @@ def start_panel(info: StartInfo) -> Panel:
         "running": "already running on that port; used as is",
         "PREFECT_API_URL": "from PREFECT_API_URL",
     }.get(info.prefect_origin, info.prefect_origin)
-    rows = [
-        ("Prefect UI", f"{info.prefect_ui}  [dim]({origin})[/]"),
+    rows = [("Prefect UI", f"{info.prefect_ui}  [dim]({origin})[/]")]
+    if info.prefect_login is not None:
+        rows.append(("UI login", f"the auth string in {escape(str(info.prefect_login))}"))
+    rows += [
         ("Receiver", escape(info.receiver_url)),
+        ("", f"[dim]full URL with its token: {escape(str(info.receiver_url_file))}[/]"),
     ]
     if info.sandbox_url:
         rows.append(("Sandbox", f"{info.sandbox_url}/api/v2  [dim](demo scenario)[/]"))
     rows += [
-        ("History", escape(masked_url(info.database_url))),
+        ("History", escape(mask_url(info.database_url))),
         ("Logs", escape(str(info.log_dir))),
     ]
     grid = Table.grid(padding=(0, 2))

@@ -1,8 +1,9 @@
 """``onboarding up``: start the whole product in order, show it, stop it in reverse order.
 
-Start order: the Prefect API (found or started) -> the receiver (in this process; handoffs held
-until the deployments exist) -> the sandbox when no credentials are set (its first signups reach
-the receiver at once) -> the served deployments (the watcher's first sweep finds the sandbox up).
+Start order: the Prefect API (found or started, always behind an auth string) -> the receiver (in
+this process; handoffs held until the deployments exist) -> the sandbox with ``--demo`` (its
+first signups reach the receiver at once) -> the served deployments (the watcher's first sweep
+finds the sandbox up).
 Stop order: the receiver, then each child process group, newest first.
 
 A first Ctrl-C or SIGTERM stops everything gracefully and the command exits 0 (stopping is how a
@@ -16,13 +17,14 @@ import contextlib
 import os
 import signal
 import time
-from collections.abc import Coroutine
+from collections.abc import Coroutine, MutableMapping
 from typing import Any
 
 from rich.console import Console
 from rich.markup import escape
 from sqlalchemy import Engine
 
+from onboarding.launcher.auth import auth_string_path
 from onboarding.launcher.children import ChildExited, Children
 from onboarding.launcher.eventlog import EventLog, NameFor
 from onboarding.launcher.prefect_server import ensure_prefect, wait_for_deployments
@@ -33,6 +35,7 @@ from onboarding.launcher.receiver import (
     hook_url,
     start_receiver,
     webhook_token,
+    write_hook_url,
 )
 from onboarding.launcher.report import StartInfo, start_panel, summary
 from onboarding.launcher.sandbox import start_sandbox, use_sandbox_credentials
@@ -42,6 +45,8 @@ from onboarding.store import StoreError, make_engine, masked_url, upgrade
 __all__ = ["up"]
 
 DEPLOYMENT_TIMEOUT = 120.0
+DEMO_IGNORED = ("ONBOARDING_CALLBACK_URL", "ONBOARDING_CALLBACK_SECRET", "ONBOARDING_ALERT_URLS")
+DEMO_IGNORES = "ONBOARDING_CALLBACK_URL/_SECRET and ONBOARDING_ALERT_URLS are ignored"
 RUNNER_POLL_SECONDS = "2"  # served deployments look for new runs this often (latency)
 
 
@@ -53,11 +58,13 @@ class _Up:
         settings: Settings,
         hub: HubSettings,
         *,
+        demo: bool,
         demo_minutes: float | None,
         console: Console,
     ) -> None:
         self.settings = settings
         self.hub = hub
+        self.demo = demo
         self.demo_minutes = demo_minutes
         self.console = console
         self.home = settings.home.absolute()
@@ -99,9 +106,12 @@ class _Up:
 
     async def _start(self) -> None:
         """Start everything; print the panel once it all answers."""
+        # The receiver's handoff in this process reads its settings from the environment too.
+        os.environ["ONBOARDING_DATABASE_URL"] = self.settings.database_url
         env = dict(os.environ)
-        env["ONBOARDING_DATABASE_URL"] = self.settings.database_url
         env["PYTHONUNBUFFERED"] = "1"
+        if self.demo:
+            ignore_partner_settings(env)
         prefect = await ensure_prefect(
             external_api_url=os.environ.get("PREFECT_API_URL"),
             port=self.settings.prefect_port,
@@ -110,10 +120,10 @@ class _Up:
             env=env,
         )
         # Before Prefect is first imported here: it reads its settings once, at import.
-        for name in ("PREFECT_API_URL", "PREFECT_HOME"):
+        for name in ("PREFECT_API_URL", "PREFECT_API_AUTH_STRING", "PREFECT_HOME"):
             if name in env:
                 os.environ[name] = env[name]
-        use_sandbox = not self.hub.has_credentials
+        use_sandbox = self.demo
         if use_sandbox:
             use_sandbox_credentials(self.settings.sandbox_port, env)
 
@@ -141,9 +151,10 @@ class _Up:
                 env=env,
             )
             self.console.print(
-                "[bold yellow]No Partner API credentials set:[/] running the built-in sandbox "
-                f"with a demo scenario at {sandbox_url}/api/v2; its partner webhook URL is this "
-                "receiver.",
+                "[bold yellow]Demo:[/] running the built-in Partner API sandbox with a demo "
+                f"scenario at {sandbox_url}/api/v2 (its partner webhook URL is this receiver), "
+                f"history in {escape(masked_url(self.settings.database_url))}. "
+                f"{DEMO_IGNORES}: nothing is sent to your callback or alert sinks.",
                 highlight=False,
             )
         serve = self.children.start(
@@ -152,18 +163,22 @@ class _Up:
             env={**env, "PREFECT_RUNNER_POLL_FREQUENCY": RUNNER_POLL_SECONDS},
             log_name="serve.log",
         )
-        await wait_for_deployments(prefect.api_url, within=DEPLOYMENT_TIMEOUT, child=serve)
+        await wait_for_deployments(prefect, within=DEPLOYMENT_TIMEOUT, child=serve)
         gate.open()
         from onboarding.orchestration.flow_runs import sweep_now
 
         await sweep_now()  # reconcile at once, not one sweep interval after a restart
         self.events = events
+        login = auth_string_path(self.home) if prefect.origin != "PREFECT_API_URL" else None
+        full_url = hook_url(base, token, masked=False)
         self.console.print(
             start_panel(
                 StartInfo(
                     prefect_ui=prefect.ui_url,
                     prefect_origin=prefect.origin,
-                    receiver_url=hook_url(base, token, masked=use_sandbox),
+                    prefect_login=login,
+                    receiver_url=hook_url(base, token),
+                    receiver_url_file=write_hook_url(self.home, full_url),
                     sandbox_url=sandbox_url,
                     database_url=self.settings.database_url,
                     log_dir=self.log_dir,
@@ -173,7 +188,8 @@ class _Up:
         )
         if not use_sandbox:
             self.console.print(
-                "Set the receiver URL above as the partner webhook URL in the Partner Hub.",
+                "Set the receiver URL (full, with its token, in the file named above) as the "
+                "partner webhook URL in the Partner Hub.",
                 highlight=False,
             )
             if generated:
@@ -237,21 +253,49 @@ class _Up:
         self.console.print("stopped")
 
 
+def demo_settings(settings: Settings) -> Settings:
+    """``settings`` for ``up --demo``: its own history under the home, no callback, no alerts."""
+    demo_dir = settings.home.absolute() / "demo"
+    demo_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    return settings.model_copy(
+        update={
+            "database_url": f"sqlite:///{demo_dir / 'history.db'}",
+            "callback_url": None,
+            "callback_secret": None,
+            "alert_urls": "",
+        }
+    )
+
+
+def ignore_partner_settings(env: MutableMapping[str, str]) -> None:
+    """Blank the partner-facing settings in ``env`` and in this process (over any ``.env``)."""
+    for name in DEMO_IGNORED:
+        env[name] = ""
+        os.environ[name] = ""
+
+
 def up(
     settings: Settings,
     hub: HubSettings,
     *,
+    demo: bool = False,
     demo_minutes: float | None = None,
     console: Console,
 ) -> int:
     """Run the whole product until Ctrl-C/SIGTERM or ``demo_minutes``; returns the exit code.
 
-    Raises :class:`LaunchError` (with its exit code) or
+    ``demo`` runs the built-in sandbox on a history database of its own and ignores the
+    callback and alert settings. Raises :class:`LaunchError` (with its exit code) or
     :class:`~onboarding.launcher.children.ChildExited` after stopping what was started.
     """
+    os.umask(0o077)  # databases, logs and state files 0600, directories 0700 (children too)
+    settings.home.absolute().mkdir(mode=0o700, parents=True, exist_ok=True)
+    if demo:
+        settings = demo_settings(settings)
     try:
         upgrade(settings.database_url)
     except StoreError as exc:
         raise LaunchError(f"history database: {exc}", 3) from None
     console.print(f"History database {escape(masked_url(settings.database_url))} is up to date")
-    return asyncio.run(_Up(settings, hub, demo_minutes=demo_minutes, console=console).main())
+    runner = _Up(settings, hub, demo=demo, demo_minutes=demo_minutes, console=console)
+    return asyncio.run(runner.main())

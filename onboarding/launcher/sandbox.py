@@ -1,4 +1,4 @@
-"""The built-in Partner API sandbox ``up`` runs when no Partner API credentials are set.
+"""The built-in Partner API sandbox ``up --demo`` runs instead of the real Partner API.
 
 The child runs this module (``python -m onboarding.launcher.sandbox``) rather than
 ``onboarding sandbox --webhook-url ...``: the webhook URL holds the receiver's secret token, and
@@ -42,6 +42,9 @@ def use_sandbox_credentials(port: int, env: MutableMapping[str, str]) -> None:
     values = sandbox_environment(port)
     env.update(values)
     os.environ.update(values)
+    for name in ("D360_USERNAME", "D360_PASSWORD"):  # the sandbox key is the one auth method
+        env.pop(name, None)
+        os.environ.pop(name, None)
 
 
 async def start_sandbox(

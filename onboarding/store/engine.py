@@ -52,11 +52,14 @@ class DatabaseUnavailable(StoreError):
 
 
 def masked_url(url: str | URL) -> str:
-    """``url`` as text with its password replaced by ``***``."""
+    """``url`` as text, its password and query masked (:func:`onboarding.redact.mask_url`)."""
+    from onboarding.redact import mask_url
+
     try:
-        return make_url(url).render_as_string(hide_password=True)
+        text = make_url(url).render_as_string(hide_password=False)
     except exc.ArgumentError:
         return "<unparseable database URL>"
+    return mask_url(text)
 
 
 def _reason(error: BaseException) -> str:
@@ -68,8 +71,7 @@ def _reason(error: BaseException) -> str:
 
 def _unavailable(url: URL, error: BaseException) -> DatabaseUnavailable:
     return DatabaseUnavailable(
-        f"history database {url.render_as_string(hide_password=True)} is unreachable: "
-        f"{_reason(error)}"
+        f"history database {masked_url(url)} is unreachable: {_reason(error)}"
     )
 
 

@@ -120,7 +120,7 @@ def test_killed_serving_process_loses_no_onboarding(
     own_prefect, sandbox, sink_server, callback_receiver, monkeypatch
 ):
     """kill -9 mid-way through 100 runs, restart: all complete, each notified exactly once."""
-    from prefect.settings import PREFECT_API_URL, temporary_settings
+    from prefect.settings import PREFECT_API_AUTH_STRING, PREFECT_API_URL, temporary_settings
 
     cluster, history_url = own_prefect
     api_url = cluster.spec.api_urls[0]
@@ -142,7 +142,9 @@ def test_killed_serving_process_loses_no_onboarding(
     }
     for name in ("ONBOARDING_DATABASE_URL", "ONBOARDING_OWNER_LEASE", "PREFECT_API_URL"):
         monkeypatch.setenv(name, env[name])
-    with temporary_settings(updates={PREFECT_API_URL: api_url}):
+    with temporary_settings(
+        updates={PREFECT_API_URL: api_url, PREFECT_API_AUTH_STRING: cluster.spec.auth_string}
+    ):
         try:
             channels = sandbox.bulk_channels(COUNT)
             first = _serve(cluster, "serve-1", env)

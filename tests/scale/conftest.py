@@ -107,11 +107,15 @@ def _run_cluster(
 @pytest.fixture
 def on_cluster(scaled: Scaled, monkeypatch: pytest.MonkeyPatch, sandbox: Any) -> Iterator[Scaled]:
     """This test process (and the receiver's thread) pointed at the cluster and its history."""
-    from prefect.settings import PREFECT_API_URL, temporary_settings
+    from prefect.settings import PREFECT_API_AUTH_STRING, PREFECT_API_URL, temporary_settings
 
-    for name, value in {**scaled.product_env, "PREFECT_API_URL": scaled.api_url}.items():
+    auth = scaled.cluster.spec.auth_string
+    client = {"PREFECT_API_URL": scaled.api_url, "PREFECT_API_AUTH_STRING": auth}
+    for name, value in {**scaled.product_env, **client}.items():
         monkeypatch.setenv(name, value)
-    with temporary_settings(updates={PREFECT_API_URL: scaled.api_url}):
+    with temporary_settings(
+        updates={PREFECT_API_URL: scaled.api_url, PREFECT_API_AUTH_STRING: auth}
+    ):
         try:
             yield scaled
         except BaseException:

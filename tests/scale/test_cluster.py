@@ -6,6 +6,7 @@ import time
 from collections import Counter
 from typing import Any
 
+import httpx
 import pytest
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import FlowFilter, FlowFilterName
@@ -13,6 +14,8 @@ from prefect.deployments import run_deployment
 from pydantic import SecretStr
 from sqlmodel import select
 
+from deployments.scale.cluster import ClusterSpec
+from onboarding.launcher.auth import auth_headers
 from onboarding.receiver import create_app
 from onboarding.runtime import engine_for
 from onboarding.store import InboundEvent, OnboardingRun, session_scope
@@ -61,14 +64,19 @@ def _onboarding_flow_runs() -> list[Any]:
 def test_fifty_onboardings_on_workers_complete_once_each(on_cluster, sandbox, callback_receiver):
     """50 onboardings (40 found by the sweep, 10 by webhook) complete on two workers, once each."""
     history = on_cluster.history_url
-    from prefect.settings import PREFECT_API_URL, temporary_settings
+    from prefect.settings import PREFECT_API_AUTH_STRING, PREFECT_API_URL, temporary_settings
 
     from onboarding.orchestration.webhooks import reconcile_event
+
+    client = {
+        PREFECT_API_URL: on_cluster.api_url,
+        PREFECT_API_AUTH_STRING: on_cluster.cluster.spec.auth_string,
+    }
 
     async def handoff(event: Any) -> str:
         # The receiver runs in uvicorn's thread, which does not see this test's temporary
         # Prefect settings: point its handoff at the cluster explicitly.
-        with temporary_settings(updates={PREFECT_API_URL: on_cluster.api_url}):
+        with temporary_settings(updates=client):
             return await reconcile_event(event)
 
     app = create_app(engine=engine_for(history), token=SecretStr(TOKEN), handoff=handoff)
@@ -123,3 +131,17 @@ def test_fifty_onboardings_on_workers_complete_once_each(on_cluster, sandbox, ca
     created = {event.channel_id for event in inbox if event.event_type == "channel_created"}
     assert created == set(hooked)
     print(f"\n{len(channels)} onboardings on 2 workers / 2 API processes: {elapsed:.0f}s")
+
+
+def test_cluster_api_refuses_requests_without_the_auth_string(scaled):
+    """Every API process of the scaled-out setup answers 401 without credentials, 200 with."""
+    headers = auth_headers(scaled.cluster.spec.auth_string)
+    for api in scaled.cluster.spec.api_urls:
+        assert httpx.get(f"{api}/admin/version", timeout=10).status_code == 401
+        assert httpx.get(f"{api}/admin/version", headers=headers, timeout=10).status_code == 200
+
+
+def test_cluster_refuses_to_bind_every_interface():
+    """A cluster spec bound to 0.0.0.0 is refused: loopback or a private interface only."""
+    with pytest.raises(ValueError, match="every interface"):
+        ClusterSpec(prefect_db_url="postgresql+asyncpg://u@db/p", host="0.0.0.0")

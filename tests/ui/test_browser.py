@@ -1,6 +1,7 @@
 """The Prefect UI tells the story: a real browser finds an onboarding and reads its timeline.
 
-Runs `onboarding up` with the sandbox demo and drives Debian's Chromium through Playwright.
+Runs `onboarding up --demo` and drives Debian's Chromium through Playwright. The Prefect API
+that `up` starts requires its auth string, so the browser first logs in to the UI with it.
 Screenshots go to the test's temporary directory, or to ``ONBOARDING_SCREENSHOTS`` when set
 (``ONBOARDING_SCREENSHOTS=docs/img ./run test tests/ui`` refreshes the README's pictures).
 """
@@ -11,10 +12,9 @@ import os
 import shutil
 from pathlib import Path
 
-import httpx
 import pytest
 
-from tests.up.support import answers, running_up, wait_for
+from tests.up.support import UpProcess, answers, running_up, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -22,9 +22,9 @@ CHROMIUM = "/usr/bin/chromium"
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 
 
-def _onboarding_run(api: str, state: dict) -> dict | None:
+def _onboarding_run(up: UpProcess, state: dict) -> dict | None:
     body = {"flow_runs": {"name": {"like_": "onboard-"}, "state": state}, "limit": 5}
-    runs = httpx.post(f"{api}/flow_runs/filter", json=body, timeout=10).json()
+    runs = up.prefect_post("/flow_runs/filter", body).json()
     return runs[0] if runs else None
 
 
@@ -38,10 +38,10 @@ def test_onboarding_runs_and_their_timeline_are_visible_in_the_prefect_ui(tmp_pa
 
     shots = Path(os.environ.get("ONBOARDING_SCREENSHOTS") or tmp_path / "shots")
     shots.mkdir(parents=True, exist_ok=True)
-    with running_up(tmp_path, "--demo-minutes", "8") as up:
+    with running_up(tmp_path, "--demo", "--demo-minutes", "8") as up:
         wait_for(lambda: answers(f"{up.prefect_api}/health"), timeout=200, what="Prefect")
         waiting = wait_for(
-            lambda: _onboarding_run(up.prefect_api, {"name": {"any_": ["AwaitingChannel"]}}),
+            lambda: _onboarding_run(up, {"name": {"any_": ["AwaitingChannel"]}}),
             timeout=300,
             what="a parked onboarding",
         )
@@ -49,13 +49,21 @@ def test_onboarding_runs_and_their_timeline_are_visible_in_the_prefect_ui(tmp_pa
         with sync_playwright() as playwright:
             browser = playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
             page = browser.new_page(viewport={"width": 1400, "height": 900})
+            page.goto(f"{ui}/dashboard", wait_until="networkidle")
+            # The UI asks for the auth string before it shows anything.
+            password = page.locator("input[type=password]")
+            password.wait_for(timeout=60_000)
+            page.screenshot(path=str(shots / "login.png"))
+            password.fill(up.auth_string() or "")
+            password.press("Enter")
+            page.wait_for_url(lambda url: "/login" not in url, timeout=60_000)
             page.goto(f"{ui}/runs/flow-run/{waiting['id']}", wait_until="networkidle")
             page.get_by_text("AwaitingChannel").first.wait_for(timeout=60_000)
             page.get_by_text(waiting["name"]).first.wait_for(timeout=60_000)
             page.screenshot(path=str(shots / "waiting-run.png"))
 
             run = wait_for(
-                lambda: _onboarding_run(up.prefect_api, {"type": {"any_": ["COMPLETED"]}}),
+                lambda: _onboarding_run(up, {"type": {"any_": ["COMPLETED"]}}),
                 timeout=300,
                 what="a completed onboarding",
             )

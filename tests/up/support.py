@@ -8,18 +8,20 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import httpx
 from sqlmodel import func, select
 
+from onboarding.launcher.auth import auth_headers, read_auth_string
 from onboarding.store import InboundEvent, OnboardingRun, make_engine, session_scope
 from tests.servers import free_port
 
-__all__ = ["UpProcess", "answers", "processes_in", "running_up", "wait_for"]
+__all__ = ["UpProcess", "answers", "prefect_post", "processes_in", "running_up", "wait_for"]
 
 T = TypeVar("T")
 WEBHOOK_TOKEN = "up-test-token-0123456789"  # known, so the tests can prove it is never shown
@@ -44,6 +46,19 @@ def answers(url: str) -> bool:
         return httpx.get(url, timeout=2.0, trust_env=False).is_success
     except httpx.HTTPError:
         return False
+
+
+def prefect_post(
+    api_url: str, path: str, body: dict[str, Any], *, auth_string: str | None
+) -> httpx.Response:
+    """``POST api_url + path`` with the auth string and a fresh CSRF token, as Prefect's client."""
+    headers = auth_headers(auth_string)
+    client_id = str(uuid.uuid4())
+    with httpx.Client(base_url=api_url, headers=headers, timeout=10.0, trust_env=False) as http:
+        token = http.get("/csrf-token", params={"client": client_id})
+        token.raise_for_status()
+        csrf = {"Prefect-Csrf-Token": token.json()["token"], "Prefect-Csrf-Client": client_id}
+        return http.post(path, json=body, headers=csrf)
 
 
 def processes_in(directory: Path) -> list[str]:
@@ -76,6 +91,19 @@ class UpProcess:
     def prefect_api(self) -> str:
         """The Prefect API URL ``up`` starts its server on."""
         return f"http://127.0.0.1:{self.prefect_port}/api"
+
+    @property
+    def home(self) -> Path:
+        """``ONBOARDING_HOME`` of this ``up`` (the default, under its working directory)."""
+        return self.cwd / ".onboarding"
+
+    def auth_string(self) -> str | None:
+        """The Prefect API auth string ``up`` generated (None before it did)."""
+        return read_auth_string(self.home)
+
+    def prefect_post(self, path: str, body: dict[str, Any]) -> httpx.Response:
+        """``POST`` to ``up``'s Prefect API as a client does: auth string and CSRF token."""
+        return prefect_post(self.prefect_api, path, body, auth_string=self.auth_string())
 
     @property
     def receiver_url(self) -> str:
@@ -115,11 +143,8 @@ class UpProcess:
     def prefect_onboard_runs(self) -> list[str]:
         """Names of the Prefect flow runs named ``onboard-...``."""
         try:
-            response = httpx.post(
-                f"{self.prefect_api}/flow_runs/filter",
-                json={"flow_runs": {"name": {"like_": "onboard-"}}, "limit": 200},
-                timeout=5.0,
-                trust_env=False,
+            response = self.prefect_post(
+                "/flow_runs/filter", {"flow_runs": {"name": {"like_": "onboard-"}}, "limit": 200}
             )
         except httpx.HTTPError:
             return []
@@ -129,18 +154,26 @@ class UpProcess:
 
 
 @contextlib.contextmanager
-def running_up(tmp_path: Path, *args: str) -> Iterator[UpProcess]:
-    """``python -m onboarding.cli up *args`` in ``tmp_path``, no credentials, free ports.
+def running_up(
+    tmp_path: Path, *args: str, env_extra: dict[str, str] | None = None
+) -> Iterator[UpProcess]:
+    """``python -m onboarding.cli up *args`` in ``tmp_path``, free ports, ``env_extra`` set.
 
+    Pass ``--demo`` (no credentials are set). :attr:`UpProcess.db_url` is the history ``up``
+    writes: with ``--demo`` its own under ``.onboarding/demo``, else ``tmp_path/history.db``
+    (also the configured ``ONBOARDING_DATABASE_URL`` unless ``env_extra`` sets another).
     Whatever happens in the test, the process (and, through its own cleanup, its children) is
     stopped when the block ends.
     """
     env = {k: v for k, v in os.environ.items() if not k.startswith(_STRIPPED_PREFIXES)}
     ports = free_port(), free_port(), free_port()
-    db_url = f"sqlite:///{tmp_path / 'history.db'}"
+    configured = f"sqlite:///{tmp_path / 'history.db'}"
+    db_url = f"sqlite:///{tmp_path / '.onboarding' / 'demo' / 'history.db'}"
+    if "--demo" not in args:
+        db_url = configured
     env.update(
         {
-            "ONBOARDING_DATABASE_URL": db_url,
+            "ONBOARDING_DATABASE_URL": configured,
             "ONBOARDING_PREFECT_PORT": str(ports[0]),
             "ONBOARDING_RECEIVER_PORT": str(ports[1]),
             "ONBOARDING_SANDBOX_PORT": str(ports[2]),
@@ -148,6 +181,7 @@ def running_up(tmp_path: Path, *args: str) -> Iterator[UpProcess]:
             "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
             "PYTHONUNBUFFERED": "1",
             "COLUMNS": "120",
+            **(env_extra or {}),
         }
     )
     output_path = tmp_path / "up-output.txt"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -13,6 +14,7 @@ from starlette.applications import Starlette
 from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 
+from onboarding.launcher.auth import auth_string_path, ensure_auth_string, read_auth_string
 from onboarding.launcher.children import Children
 from onboarding.launcher.eventlog import EventLog
 from onboarding.launcher.prefect_server import ensure_prefect
@@ -175,21 +177,94 @@ async def test_port_taken_by_something_else_names_the_setting(tmp_path: Path) ->
     assert caught.value.code == 3
 
 
-def test_unreachable_prefect_api_url_exits_3(tmp_path: Path) -> None:
-    """`up` with PREFECT_API_URL pointing nowhere prints one error line and exits 3."""
+def _up(tmp_path: Path, *args: str, **env_extra: str) -> subprocess.CompletedProcess[str]:
+    """`onboarding up *args` in ``tmp_path`` with no D360_/PREFECT_ settings but ``env_extra``."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("D360_", "PREFECT_"))}
-    env["PREFECT_API_URL"] = f"http://127.0.0.1:{free_port()}/api"
     env["ONBOARDING_DATABASE_URL"] = f"sqlite:///{tmp_path / 'history.db'}"
-    result = subprocess.run(
-        [sys.executable, "-m", "onboarding.cli", "up"],
+    env.update(env_extra)
+    return subprocess.run(
+        [sys.executable, "-m", "onboarding.cli", "up", *args],
         cwd=tmp_path,
         env=env,
         capture_output=True,
         text=True,
         timeout=60,
     )
+
+
+def test_unreachable_prefect_api_url_exits_3(tmp_path: Path) -> None:
+    """`up` with PREFECT_API_URL pointing nowhere prints one error line and exits 3."""
+    result = _up(tmp_path, "--demo", PREFECT_API_URL=f"http://127.0.0.1:{free_port()}/api")
     assert result.returncode == 3, result.stdout + result.stderr
     errors = [line for line in result.stderr.splitlines() if line.strip()]
     assert len(errors) == 1
     assert "PREFECT_API_URL" in errors[0]
     assert "Traceback" not in result.stdout + result.stderr
+
+
+def test_up_without_partner_credentials_exits_3_with_one_line(tmp_path: Path) -> None:
+    """`up` without Partner API credentials stops at once: exit 3, one line naming the fix."""
+    result = _up(tmp_path)
+    assert result.returncode == 3, result.stdout + result.stderr
+    errors = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(errors) == 1, result.stderr
+    assert "D360_API_KEY" in errors[0]
+    assert "--demo" in errors[0]
+    assert not (tmp_path / "history.db").exists()  # nothing was started or created
+
+
+def test_up_with_an_api_key_but_no_partner_id_exits_3(tmp_path: Path) -> None:
+    """An API key alone is not enough: without D360_PARTNER_ID `up` exits 3 as well."""
+    result = _up(tmp_path, D360_API_KEY="some-key")
+    assert result.returncode == 3, result.stdout + result.stderr
+    assert "D360_PARTNER_ID" in result.stderr
+
+
+async def test_running_prefect_server_without_auth_is_refused(
+    tmp_path: Path, prefect_api: str
+) -> None:
+    """A Prefect server on `up`'s port that answers without credentials is refused (exit 3)."""
+    port = int(prefect_api.split(":")[-1].split("/")[0])
+    with pytest.raises(LaunchError, match="without credentials") as caught:
+        await ensure_prefect(
+            external_api_url=None,
+            port=port,
+            home=tmp_path,
+            children=Children(tmp_path / "logs"),
+            env={},
+        )
+    assert caught.value.code == 3
+
+
+def test_auth_string_is_generated_once_and_kept_private(tmp_path: Path) -> None:
+    """The auth string is made on first start, kept 0600 in the home, and the same after."""
+    first = ensure_auth_string(tmp_path / "home")
+    path = auth_string_path(tmp_path / "home")
+    assert len(first) >= 32
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
+    assert ensure_auth_string(tmp_path / "home") == first
+
+
+def test_cli_sends_the_local_auth_string_only_to_the_local_server(tmp_path: Path) -> None:
+    """A CLI command gets the home's auth string for the local server's URL, not for another."""
+    ensure_auth_string(tmp_path / ".onboarding")
+    code = (
+        "import os\n"
+        "from onboarding.cli import main\n"
+        "import sys; sys.argv = ['onboarding', '--help']\n"
+        "try:\n    main()\nexcept SystemExit:\n    pass\n"
+        "print('AUTH=' + os.environ.get('PREFECT_API_AUTH_STRING', ''))\n"
+    )
+    seen = {}
+    for name, url in {
+        "local": "http://127.0.0.1:4555/api",
+        "remote": "https://prefect.example.com:4555/api",
+    }.items():
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "ONBOARDING_"))}
+        env.update({"PREFECT_API_URL": url, "ONBOARDING_PREFECT_PORT": "4555"})
+        result = subprocess.run(
+            [sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True
+        )
+        seen[name] = result.stdout.rsplit("AUTH=", 1)[-1].strip()
+    assert seen == {"local": read_auth_string(tmp_path / ".onboarding"), "remote": ""}
