@@ -15,11 +15,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import secrets
 import signal
 import time
 from collections.abc import Coroutine, MutableMapping
 from typing import Any
 
+from pydantic import SecretStr
 from rich.console import Console
 from rich.markup import escape
 from sqlalchemy import Engine
@@ -111,7 +113,7 @@ class _Up:
         env = dict(os.environ)
         env["PYTHONUNBUFFERED"] = "1"
         if self.demo:
-            ignore_partner_settings(env)
+            ignore_partner_settings(env, self.settings)
         prefect = await ensure_prefect(
             external_api_url=os.environ.get("PREFECT_API_URL"),
             port=self.settings.prefect_port,
@@ -154,7 +156,8 @@ class _Up:
                 "[bold yellow]Demo:[/] running the built-in Partner API sandbox with a demo "
                 f"scenario at {sandbox_url}/api/v2 (its partner webhook URL is this receiver), "
                 f"history in {escape(masked_url(self.settings.database_url))}. "
-                f"{DEMO_IGNORES}: nothing is sent to your callback or alert sinks.",
+                f"{DEMO_IGNORES}: nothing is sent to your callback or alert sinks (keys go to "
+                "the sandbox's demo partner, whose callback is down for three minutes).",
                 highlight=False,
             )
         serve = self.children.start(
@@ -254,24 +257,31 @@ class _Up:
 
 
 def demo_settings(settings: Settings) -> Settings:
-    """``settings`` for ``up --demo``: its own history under the home, no callback, no alerts."""
+    """``settings`` for ``up --demo``: its own history under the home, the sandbox's demo partner
+    as the callback, no alerts."""
     demo_dir = settings.home.absolute() / "demo"
     demo_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     return settings.model_copy(
         update={
             "database_url": f"sqlite:///{demo_dir / 'history.db'}",
-            "callback_url": None,
-            "callback_secret": None,
+            "callback_url": f"http://127.0.0.1:{settings.sandbox_port}/sandbox/demo/callback",
+            "callback_secret": SecretStr(secrets.token_urlsafe(16)),
             "alert_urls": "",
         }
     )
 
 
-def ignore_partner_settings(env: MutableMapping[str, str]) -> None:
-    """Blank the partner-facing settings in ``env`` and in this process (over any ``.env``)."""
+def ignore_partner_settings(env: MutableMapping[str, str], settings: Settings) -> None:
+    """Replace the partner-facing settings in ``env`` and in this process (over any ``.env``)
+    with the demo's: the sandbox's demo callback, no alert sinks."""
+    secret = settings.callback_secret.get_secret_value() if settings.callback_secret else ""
+    demo = {
+        "ONBOARDING_CALLBACK_URL": settings.callback_url or "",
+        "ONBOARDING_CALLBACK_SECRET": secret,
+        "ONBOARDING_ALERT_URLS": "",
+    }
     for name in DEMO_IGNORED:
-        env[name] = ""
-        os.environ[name] = ""
+        env[name] = os.environ[name] = demo[name]
 
 
 def up(

@@ -12,6 +12,7 @@ from starlette.routing import Mount
 from starlette.types import ASGIApp
 
 from onboarding.sandbox.control_api import control_routes
+from onboarding.sandbox.demo_partner import DemoPartner, demo_partner_routes
 from onboarding.sandbox.errors import EXCEPTION_HANDLERS
 from onboarding.sandbox.models import utcnow
 from onboarding.sandbox.partner_api import PartnerGate, partner_router
@@ -45,7 +46,8 @@ def create_app(
     the sandbox partner's webhook URL (a reset clears it); ``key_shape`` is how key creation
     answers (``flat``, ``wrapped`` or ``key``; the control API can change it). The demo calls
     ``on_demo_event`` with ``"callback_outage_start"``/``"callback_outage_end"`` when the
-    partner's callback should go down and come back (whoever serves that callback listens);
+    partner's callback should go down and come back (by default the sandbox's own demo partner
+    callback at ``/sandbox/demo/callback`` listens);
     ``without_status`` seeds that many channels lacking ``availability_status``.
     """
     if scenario not in (None, *SCENARIOS):
@@ -53,6 +55,9 @@ def create_app(
     if key_shape not in KEY_SHAPES:
         raise ValueError(f"unknown key shape {key_shape!r} (choose from {', '.join(KEY_SHAPES)})")
     state = SandboxState(admin_key=admin_key, clock=clock or utcnow, key_shape=key_shape)
+    demo_partner = DemoPartner()
+    if on_demo_event is None:
+        on_demo_event = demo_partner.on_demo_event
     state.partners[SANDBOX_PARTNER_ID].webhook_url = webhook_url
 
     @contextlib.asynccontextmanager
@@ -68,9 +73,14 @@ def create_app(
             await state.webhooks.stop()
 
     app = Starlette(
-        routes=[Mount(API_PREFIX, app=PartnerGate(partner_router(), state)), *control_routes()],
+        routes=[
+            Mount(API_PREFIX, app=PartnerGate(partner_router(), state)),
+            *control_routes(),
+            *demo_partner_routes(demo_partner),
+        ],
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=lifespan,
     )
     app.state.sandbox = state
+    app.state.demo_partner = demo_partner
     return app
