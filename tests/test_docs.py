@@ -6,7 +6,8 @@ from pathlib import Path
 
 from onboarding.settings_doc import with_config_table
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+ROOT = Path(__file__).resolve().parents[1]
+README = ROOT / "README.md"
 
 
 def test_readme_config_table_matches_settings():
@@ -23,3 +24,17 @@ def test_readme_quickstart_is_two_commands():
     block = text.split("## Quickstart", 1)[1].split("```bash", 1)[1].split("```", 1)[0]
     commands = [line.split("#")[0].strip() for line in block.strip().splitlines()]
     assert commands == ["./run demo", "./run test"]
+
+
+def test_prefect_yaml_agrees_with_the_settings_defaults():
+    """prefect.yaml's onboarding concurrency and sweep interval are the settings' defaults."""
+    import yaml
+
+    from onboarding.settings import Settings
+
+    config = yaml.safe_load((ROOT / "prefect.yaml").read_text())
+    by_name = {deployment["name"]: deployment for deployment in config["deployments"]}
+    defaults = Settings.model_fields
+    assert by_name["onboard-channel"]["concurrency_limit"] == defaults["max_running"].default
+    [schedule] = by_name["watch-channels"]["schedules"]
+    assert schedule["interval"] == defaults["sweep_interval"].default
