@@ -37,7 +37,7 @@ COMMAND_MODULES = [
     "db",
     "onboard",
     "history",
-    "sweep",
+    "sweep_once",
     "config",
     "up",
     "report",

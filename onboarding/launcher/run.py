@@ -27,6 +27,7 @@ from rich.markup import escape
 from sqlalchemy import Engine
 
 from onboarding.launcher.auth import auth_string_path
+from onboarding.launcher.banner import StartInfo, start_panel, summary
 from onboarding.launcher.children import ChildExited, Children
 from onboarding.launcher.eventlog import EventLog, NameFor
 from onboarding.launcher.prefect_server import ensure_prefect, wait_for_deployments
@@ -39,7 +40,6 @@ from onboarding.launcher.receiver import (
     webhook_token,
     write_hook_url,
 )
-from onboarding.launcher.report import StartInfo, start_panel, summary
 from onboarding.launcher.sandbox import start_sandbox, use_sandbox_credentials
 from onboarding.settings import HubSettings, Settings
 from onboarding.store import StoreError, make_engine, masked_url, upgrade

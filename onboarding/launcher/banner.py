@@ -1,4 +1,4 @@
-"""What ``up`` shows besides the live log: the start panel and the closing summary."""
+"""What `up` shows besides the live log: the start banner and the closing summary."""
 
 from __future__ import annotations
 
