@@ -197,10 +197,25 @@ async def create_parked_runs(runs: Iterable[ParkedRun], *, concurrency: int = 4)
 
     Named and tagged once, here. The idempotency key is unique to the history run and attempt,
     so a retried creation returns the same flow run; a flow run that comes back for a key but
-    carries another history run's tag is an error naming both, never a silent attach. On SQLite
-    more than a few creations at once only add lock contention.
+    carries another history run's tag is an error naming both, never a silent attach. A
+    deployment deleted (and perhaps re-created) since it was looked up is looked up once more.
+    On SQLite more than a few creations at once only add lock contention.
     """
-    deployment_id = await onboarding_deployment_id()
+    runs = list(runs)
+    try:
+        return await _create_parked_runs(runs, await onboarding_deployment_id(), concurrency)
+    except ObjectNotFound:
+        forget_deployment()
+    try:
+        return await _create_parked_runs(runs, await onboarding_deployment_id(), concurrency)
+    except ObjectNotFound:
+        forget_deployment()
+        raise NoDeployment(f"deployment {DEPLOYMENT_NAME!r} was deleted") from None
+
+
+async def _create_parked_runs(
+    runs: list[ParkedRun], deployment_id: UUID, concurrency: int
+) -> list[str]:
     gate = asyncio.Semaphore(concurrency)
 
     async def create(client: PrefectClient, run: ParkedRun) -> str:
@@ -215,22 +230,18 @@ async def create_parked_runs(runs: Iterable[ParkedRun], *, concurrency: int = 4)
             )
         )
         async with gate:
-            try:
-                flow_run = await client.create_flow_run_from_deployment(
-                    deployment_id,
-                    parameters={
-                        "channel_id": run.channel_id,
-                        "client_id": run.client_id,
-                        "trigger": run.trigger,
-                    },
-                    name=run_name(run.channel_id, run.client_id),
-                    tags=[*run_tags(partner_id=run.partner_id, client_id=run.client_id), run.tag],
-                    idempotency_key=f"onboard-{run.history_key}-{run.attempt}",
-                    state=state,
-                )
-            except ObjectNotFound:
-                forget_deployment()
-                raise
+            flow_run = await client.create_flow_run_from_deployment(
+                deployment_id,
+                parameters={
+                    "channel_id": run.channel_id,
+                    "client_id": run.client_id,
+                    "trigger": run.trigger,
+                },
+                name=run_name(run.channel_id, run.client_id),
+                tags=[*run_tags(partner_id=run.partner_id, client_id=run.client_id), run.tag],
+                idempotency_key=f"onboard-{run.history_key}-{run.attempt}",
+                state=state,
+            )
         if run.tag not in flow_run.tags:
             raise ForeignFlowRun(
                 f"flow run {flow_run.id} ({flow_run.name}) came back for onboarding "
