@@ -50,14 +50,17 @@ async def test_first_sweep_reads_the_whole_ready_list(sandbox):
 
 
 async def test_tracked_channel_that_left_setting_up_is_found_in_one_more_call(sandbox):
-    """A tracked channel that became ready is found in the ready list, newest-modified first."""
+    """A tracked channel that became ready is found in the ready list, newest-modified first,
+    reading no further back than the last sweep."""
     [tracked] = sandbox.bulk_channels(1)
     sandbox.bulk_channels(150, availability_status="ready")
-    last_seen = datetime.now(UTC) - timedelta(seconds=1)
+    last_sweep = datetime.now(UTC) + timedelta(seconds=1)  # after every channel above
     sandbox.set_status(tracked, "ready", status="ready")
     sandbox.reset_request_counts()
     async with _hub(sandbox) as hub:
-        read = await read_partner_channels(hub, tracked={tracked: last_seen}, ready_since=last_seen)
+        read = await read_partner_channels(
+            hub, tracked={tracked: last_sweep}, ready_since=last_sweep
+        )
     assert read.channels[tracked].availability_status == "ready"
     assert sandbox.request_counts()["total"] == 3  # setting_up, error, first ready page
 

@@ -41,7 +41,7 @@ async def test_wakes_only_up_to_the_limit_counting_runs_already_executing(
     parked = [await _flow_run(awaiting_state(until, "wait"), tags) for _ in range(5)]
 
     first = await wake_within_limit(parked, partner_id=partner)
-    assert first == parked[:2]
+    assert set(first) == set(parked[:2])
     assert await _state_names(parked) == ["Scheduled"] * 2 + [AWAITING_CHANNEL] * 3
 
     assert await wake_within_limit(parked, partner_id=partner) == []  # no room yet
