@@ -202,7 +202,9 @@ def next_step(claim: Claim, channel: Channel) -> Decision:
         )
         history = History(active=active_view(run))
     [decision] = decide(RunRead(channel.availability_status, now), history, policy())
-    if decision.action is Action.FINISH:
+    if decision.action is Action.FINISH and run.state in (RunState.PENDING, RunState.WAITING):
+        # A run waiting for permission or delivery keeps that state (and since when) until
+        # the key is delivered: the retry window counts from its first failure.
         with session_scope(history_engine()) as session:
             settle_run(
                 session,

@@ -191,3 +191,24 @@ async def test_follow_up_interrupted_after_it_began_delivers_a_new_key_once(
     with session_scope(make_engine(db_url)) as session:
         step = get_step(session, run_id=run.id, step="notify_partner")
         assert (step.outcome, step.detail["attempt"]) == ("done", 2)
+
+
+async def test_callback_down_past_the_retry_window_alerts_callback_failed(
+    onboarding_env, sandbox, db_url, callback_receiver, alert_sink, monkeypatch
+):
+    """A callback that never takes the key: each attempt creates a fresh key, and once the
+    retry window has passed the run fails with one ``callback_failed`` alert."""
+    monkeypatch.setenv("ONBOARDING_RETRY_DELAY", "0.01")
+    monkeypatch.setenv("ONBOARDING_CALLBACK_RETRY_WINDOW", "1")
+    callback_receiver.failures = 10_000
+    channel = sandbox.create_channel(availability_status="ready", status="ready")
+    state = await onboard_channel(
+        channel_id=channel["id"], client_id=channel["client_id"], return_state=True
+    )
+    assert state.is_failed()
+    [run] = _runs(db_url, channel["id"])
+    assert run.state == "failed"
+    assert "callback" in (run.failure_reason or "")
+    assert sandbox.api_key_count(channel["id"]) >= 2
+    alerts = [body for body in alert_sink.received if "callback_failed" in json.dumps(body)]
+    assert len(alerts) == 1
