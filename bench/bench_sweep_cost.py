@@ -10,7 +10,9 @@ is the work of ``flows/watch.py``'s first three tasks, called as plain functions
 2. ``read``: :func:`onboarding.hub.scan.read_partner_channels` (HTTP to the sandbox);
 3. ``record``: every channel mapped to a snapshot (``tasks.sweep._snapshot``), then
    ``upsert_snapshots`` + ``record_transitions`` in one transaction;
-4. ``plan``: active runs, completed onboardings among the candidates, ``plan_sweep``.
+4. ``plan``: what the history knows of every channel seen (active runs, latest finished runs),
+   then :func:`onboarding.lifecycle.decide` on each channel's read (the reconciler's decisions,
+   without carrying them out).
 
 Sweep 1 sees every channel for the first time; before sweep 2, ``--changed`` of them turn
 ``ready``. Each sweep is run twice on a fresh database: once for wall and CPU time per phase,
@@ -48,11 +50,13 @@ from _common import (
 )
 from sqlalchemy import Engine
 
-from onboarding.hub.scan import ActiveRun, SweepPlan, SweepRead, plan_sweep, read_partner_channels
+from onboarding.history import active_view
+from onboarding.hub.scan import SweepRead, created_at, read_partner_channels
+from onboarding.lifecycle import Action, History, Seen, decide
 from onboarding.store import (
-    RunState,
     active_runs,
-    channels_with_runs,
+    active_runs_of,
+    latest_finished_states,
     make_engine,
     record_transitions,
     session_scope,
@@ -102,7 +106,7 @@ async def sweep(engine: Engine, sandbox: Sandbox, page_size: int) -> SweepFigure
 
     async def read(watch: dict[str, datetime | None]) -> SweepRead:
         async with sandbox.hub(page_size=page_size) as hub:
-            return await read_partner_channels(hub, tracked=watch)
+            return await read_partner_channels(hub, tracked=watch, ready_since=datetime.now(UTC))
 
     async def record(seen: SweepRead) -> int:
         now = datetime.now(UTC)
@@ -116,27 +120,27 @@ async def sweep(engine: Engine, sandbox: Sandbox, page_size: int) -> SweepFigure
             record_transitions(session, changes=changes, source="sweep", seen_at=now)
         return len(changes)
 
-    async def plan(seen: SweepRead) -> SweepPlan:
+    async def plan(seen: SweepRead) -> int:
+        ids = list(seen.channels)
         with session_scope(engine) as session:
-            active = {
-                run.channel_id: ActiveRun(run.id, run.channel_id, run.flow_run_id, run.deadline_at)
-                for run in active_runs(session, partner_id=pid)
-                if run.id is not None
-            }
-            candidates = [
-                cid
-                for cid, channel in seen.channels.items()
-                if channel.availability_status == "setting_up" and cid not in active
-            ]
-            done = channels_with_runs(session, channel_ids=candidates, state=RunState.COMPLETED)
-        return plan_sweep(
-            channels=seen.channels.values(), active=active, onboarded=done, now=datetime.now(UTC)
-        )
+            active = active_runs_of(session, channel_ids=ids)
+            finished = latest_finished_states(session, channel_ids=ids)
+        starts = 0
+        for cid, channel in seen.channels.items():
+            run = active.get(cid)
+            history = History(
+                active=active_view(run) if run else None,
+                finished=finished.get(cid),
+                installed_at=seen.started_at,
+            )
+            observation = Seen(channel.availability_status, created_at(channel))
+            starts += sum(d.action is Action.OPEN for d in decide(observation, history))
+        return starts
 
     watch = await _timed(figures, "tracked", tracked)
     seen = await _timed(figures, "read", lambda: read(watch))
     figures.changes = await _timed(figures, "record", lambda: record(seen))
-    figures.to_start = len((await _timed(figures, "plan", lambda: plan(seen))).start)
+    figures.to_start = await _timed(figures, "plan", lambda: plan(seen))
     figures.seen = len(seen.channels)
     return figures
 

@@ -95,12 +95,14 @@ async def _read_ready_list(
     if ready_since is None or len(known) < len(missing):
         cutoff = None  # read it all
     else:
-        cutoff = min([ready_since, *known])
+        # Whole seconds: the API's timestamps have no fraction, so a change in the same second
+        # as the cut-off must still count as newer.
+        cutoff = min([ready_since, *known]).replace(microsecond=0)
     async for channel in hub.iter_channels(
         filters={"availability_status": "ready"}, sort="-modified_at"
     ):
-        read.channels[channel.id] = channel
-        missing.pop(channel.id, None)
         modified = modified_at(channel)
         if cutoff is not None and modified is not None and modified < cutoff:
             return  # older than any change we are looking for
+        read.channels[channel.id] = channel
+        missing.pop(channel.id, None)

