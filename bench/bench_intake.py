@@ -1,7 +1,7 @@
 """Benchmark 4: webhook intake, paced and in a burst, on SQLite and on PostgreSQL.
 
     python bench/bench_intake.py [--backend sqlite|postgresql|both] [--n 1000] [--rate 100]
-        [--burst 500] [--dup-share 0.1] [--handoff-ms 20]
+        [--burst 500] [--dup-share 0.1] [--handoff-ms 20] [--handoff-queue 64]
 
 The receiver (``onboarding.receiver.create_app``) is served by uvicorn on loopback
 (``serve_config``) over a freshly migrated history database. Its handoff stands for the Prefect
@@ -17,6 +17,11 @@ with the receiver for this process's GIL. Latency is measured from each send's s
 its answer. Printed per phase: answers by
 status, p50/p95/p99/max latency; then, once the handoffs settled: inbox rows against distinct
 bodies (nothing lost), and handoff calls per distinct event (exactly once each).
+
+The receiver holds at most ``--handoff-queue`` handoffs (``ONBOARDING_HANDOFF_QUEUE``); events
+beyond that are stored, answered 202 and left ``accepted``. Once the live handoffs are done the
+script hands those on with :func:`~onboarding.receiver.replay_unhandled`, as the watcher would,
+and prints how many went that way.
 """
 
 from __future__ import annotations
@@ -50,7 +55,7 @@ from pydantic import SecretStr
 from sqlalchemy import Engine, func
 from sqlmodel import select
 
-from onboarding.receiver import HandoffEvent, create_app, serve_config
+from onboarding.receiver import HandoffEvent, create_app, replay_unhandled, serve_config
 from onboarding.store import EventOutcome, InboundEvent, make_engine, session_scope
 
 TOKEN = "bench-token-5Jd8Wq2Rx7"
@@ -62,10 +67,15 @@ class RecordingHandoff:
 
     delay: float
     calls: Counter[str] = field(default_factory=Counter)
+    running: int = 0
 
     async def __call__(self, event: HandoffEvent) -> str:
         """Record ``event`` once its simulated Prefect call returns."""
-        await asyncio.sleep(self.delay)
+        self.running += 1
+        try:
+            await asyncio.sleep(self.delay)
+        finally:
+            self.running -= 1
         self.calls[event.channel_id or "?"] += 1
         return "handled"
 
@@ -167,14 +177,25 @@ def inbox_counts(engine: Engine) -> Counter[str]:
         return Counter({outcome: count for outcome, count in session.exec(statement)})
 
 
-async def settle(engine: Engine, within: float = 60) -> Counter[str]:
-    """Wait until no inbox row is left ``accepted`` (every handoff recorded), then the counts."""
+async def settle(
+    engine: Engine, handoff: RecordingHandoff, within: float = 60
+) -> tuple[Counter[str], int]:
+    """Wait for the live handoffs, replay what the queue left; the counts and how many replayed."""
     deadline = time.monotonic() + within
+    quiet_since = time.monotonic()
+    while time.monotonic() - quiet_since < 1.0 and time.monotonic() < deadline:
+        if handoff.running:
+            quiet_since = time.monotonic()
+        await asyncio.sleep(0.05)
+    replayed = 0
     while True:
         counts = inbox_counts(engine)
         if not counts[EventOutcome.ACCEPTED] or time.monotonic() > deadline:
-            return counts
-        await asyncio.sleep(0.05)
+            return counts, replayed
+        report = await replay_unhandled(
+            engine, handoff, min_age=0, max_attempts=10, retention_days=30, limit=500
+        )
+        replayed += report.handled
 
 
 def print_phase(backend: str, phase: Phase, sent: int) -> None:
@@ -193,7 +214,9 @@ async def run_backend(backend: str, url: str, args: argparse.Namespace) -> None:
     """Both phases against a receiver on ``url``, then the inbox and handoff checks."""
     engine = make_engine(url)
     handoff = RecordingHandoff(delay=args.handoff_ms / 1000)
-    app = create_app(engine=engine, token=SecretStr(TOKEN), handoff=handoff)
+    app = create_app(
+        engine=engine, token=SecretStr(TOKEN), handoff=handoff, handoff_queue=args.handoff_queue
+    )
     config = serve_config(app, "127.0.0.1", free_port(), log_level="warning")
     try:
         with serve_config_in_thread(config) as base:
@@ -201,7 +224,7 @@ async def run_backend(backend: str, url: str, args: argparse.Namespace) -> None:
             for name, n, rate in (("paced", args.n, args.rate), ("burst", args.burst, 0.0)):
                 phase = await asyncio.to_thread(send_phase, hook, name, n, rate, args)
                 print_phase(backend, phase, sum(phase.statuses.values()))
-            counts = await settle(engine)
+            counts, replayed = await settle(engine, handoff)
     finally:
         engine.dispose()
     distinct = args.n + args.burst
@@ -212,7 +235,8 @@ async def run_backend(backend: str, url: str, args: argparse.Namespace) -> None:
         f"{backend:<10} inbox rows {rows:,} for {distinct:,} distinct bodies"
         f" (lost {distinct - rows}); outcomes {dict(counts)};"
         f" handed on exactly once: {once:,}/{distinct:,}, more than once:"
-        f" {sum(1 for count in calls.values() if count > 1)}",
+        f" {sum(1 for count in calls.values() if count > 1)}; left to the replay by the full"
+        f" handoff queue: {replayed:,}",
         flush=True,
     )
 
@@ -228,8 +252,8 @@ async def run(args: argparse.Namespace) -> None:
     """Every chosen backend."""
     backends = ["sqlite", "postgresql"] if args.backend == "both" else [args.backend]
     print(
-        f"# {machine()}; handoff {args.handoff_ms:g} ms; sender connections {args.connections};"
-        " latency from scheduled send time"
+        f"# {machine()}; handoff {args.handoff_ms:g} ms, queue {args.handoff_queue};"
+        f" sender connections {args.connections}; latency from scheduled send time"
     )
     print(
         f"{'backend':<10} {'phase':<6} {'sent':>5} {'secs':>6} {'answers':<12}"
@@ -250,6 +274,7 @@ def main() -> None:
     parser.add_argument("--dup-share", type=float, default=0.1, help="share delivered twice")
     parser.add_argument("--connections", type=int, default=100, help="sender's connections")
     parser.add_argument("--handoff-ms", type=float, default=20.0, help="simulated Prefect call")
+    parser.add_argument("--handoff-queue", type=int, default=64, help="handoffs held in memory")
     parser.add_argument("--client", help=argparse.SUPPRESS)  # internal: the sender process
     parser.add_argument("--phase-name", default="paced", help=argparse.SUPPRESS)
     parser.add_argument("--seed", type=int, default=7, help=argparse.SUPPRESS)

@@ -1,4 +1,4 @@
-"""The six alert kinds: how bad each is, whom it concerns, what to check; and their dedup keys."""
+"""The alert kinds: how bad each is, whom it concerns, what to check; and their dedup keys."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ class AlertKind(StrEnum):
     AUTH_FAILED = "auth_failed"
     HUB_UNAVAILABLE = "hub_unavailable"
     FLOW_CRASHED = "flow_crashed"
+    INBOX_DEAD = "inbox_dead"
 
 
 class Severity(StrEnum):
@@ -89,6 +90,16 @@ _KINDS: dict[AlertKind, KindInfo] = {
         partner_wide=False,
         title="onboarding run crashed or failed",
         hint="Open the Prefect run (link above) and read its logs and the failed task's traceback.",
+    ),
+    AlertKind.INBOX_DEAD: KindInfo(
+        Severity.ERROR,
+        partner_wide=True,
+        title="partner webhooks could not be handed on",
+        hint=(
+            "Read the error of the inbound_event rows with outcome 'dead' (ids above) and the "
+            "receiver's log. The watcher's sweep still finds their channels; set a row's outcome "
+            "back to 'failed' and attempts to 0 to have it replayed."
+        ),
     ),
 }
 

@@ -39,6 +39,8 @@ def create_app_from_settings(
         handoff=handoff,
         max_bytes=settings.webhook_max_bytes,
         hmac_secret=hmac_secret or settings.webhook_hmac_secret,
+        handoff_queue=settings.handoff_queue,
+        retry_after=settings.replay_after,
     )
 
 

@@ -33,7 +33,9 @@ from onboarding.store.engine import (
 )
 from onboarding.store.inbox import (
     body_dedup_key,
+    due_events,
     mark_event,
+    prune_inbox,
     safe_headers,
     store_inbound_event,
     unhandled_events,
@@ -122,6 +124,7 @@ __all__ = [
     "count_runs_by_state",
     "current_revision",
     "downgrade",
+    "due_events",
     "failed_deliveries",
     "find_runs",
     "finished_runs_of_flow_runs",
@@ -140,6 +143,7 @@ __all__ = [
     "note_attempt",
     "open_alert",
     "open_alerts",
+    "prune_inbox",
     "record_delivery",
     "record_observation",
     "record_step",

@@ -29,7 +29,7 @@ class _Open:
 
 
 def test_every_kind_has_a_hint_and_severity() -> None:
-    """Each of the six kinds says how bad it is and what to check."""
+    """Each kind says how bad it is and what to check."""
     assert {k.value for k in AlertKind} == {
         "channel_error",
         "setup_deadline_exceeded",
@@ -37,6 +37,7 @@ def test_every_kind_has_a_hint_and_severity() -> None:
         "auth_failed",
         "hub_unavailable",
         "flow_crashed",
+        "inbox_dead",
     }
     for kind in AlertKind:
         assert kind_info(kind).hint
