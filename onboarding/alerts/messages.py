@@ -158,7 +158,8 @@ def render(
         "",
         f"What to check: {info.hint}",
         "",
-        f"Alert {md_code(dedup_key)}, severity {info.severity}. Repeats every {format_duration(repeat)} "
-        "while it lasts; a resolve notice follows when it clears.",
+        f"Alert {md_code(dedup_key)}, severity {info.severity}. "
+        f"Repeats every {format_duration(repeat)} while it lasts; "
+        "a resolve notice follows when it clears.",
     ]
     return Message(title=title, body="\n".join(lines))
