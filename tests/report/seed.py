@@ -51,8 +51,8 @@ def seed_history(session: Session, now: datetime) -> None:
     In the 7-day window: 4 runs become ready (2 two days ago: 10 min and 30 min; 2 one day ago:
     1 h and 2 h), 3 of them complete; one fails (error; its reason holds its phone number and a
     channel id full of digits), one times out; one waits (overdue), one is pending; one channel
-    signed up by webhook only. One run from 10 days ago lies outside the window. Alerts: two raised in the window (one resolved),
-    one raised before it and still open.
+    signed up by webhook only. One run from 10 days ago lies outside the window. Alerts: two
+    raised in the window (one resolved), one raised before it and still open.
     """
     two_days_ago = now - timedelta(days=2)
     one_day_ago = now - timedelta(days=1)
