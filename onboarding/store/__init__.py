@@ -38,7 +38,6 @@ from onboarding.store.inbox import (
     prune_inbox,
     safe_headers,
     store_inbound_event,
-    unhandled_events,
 )
 from onboarding.store.migrate import current_revision, downgrade, head_revision, upgrade
 from onboarding.store.models import (
@@ -160,7 +159,6 @@ __all__ = [
     "start_runs",
     "step_done",
     "store_inbound_event",
-    "unhandled_events",
     "unsettled_snapshots",
     "update_run",
     "upgrade",

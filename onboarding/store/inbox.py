@@ -24,7 +24,6 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping
 from datetime import datetime, timedelta
-from typing import Any
 
 from sqlalchemy import delete
 from sqlalchemy.exc import IntegrityError
@@ -44,7 +43,6 @@ __all__ = [
     "retry_delay",
     "safe_headers",
     "store_inbound_event",
-    "unhandled_events",
 ]
 
 _SECRET_HEADERS = frozenset(
@@ -199,22 +197,6 @@ def mark_event(
     session.add(event)
     session.flush()
     return event
-
-
-def unhandled_events(
-    session: Session, *, limit: int = 100, include_failed: bool = False
-) -> list[InboundEvent]:
-    """Accepted events not handled yet (optionally failed ones too), oldest first."""
-    outcomes: list[Any] = [EventOutcome.ACCEPTED]
-    if include_failed:
-        outcomes.append(EventOutcome.FAILED)
-    statement = (
-        select(InboundEvent)
-        .where(col(InboundEvent.outcome).in_(outcomes))
-        .order_by(col(InboundEvent.received_at), col(InboundEvent.id))
-        .limit(limit)
-    )
-    return list(session.exec(statement))
 
 
 def due_events(

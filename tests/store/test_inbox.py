@@ -11,11 +11,11 @@ from onboarding.store import (
     EventOutcome,
     InboundEvent,
     body_dedup_key,
+    due_events,
     mark_event,
     prune_inbox,
     session_scope,
     store_inbound_event,
-    unhandled_events,
     utcnow,
 )
 from tests.store.racing import race
@@ -58,7 +58,7 @@ def test_malformed_event_is_stored_and_flagged(session: Session) -> None:
     assert (kept.outcome, kept.error) == ("rejected", "body is not valid JSON")
     assert kept.body == '{"event": \\xff broken'
     assert kept.event_type is None
-    assert unhandled_events(session) == []
+    assert due_events(session, accepted_before=utcnow(), now=utcnow()) == []
 
 
 def test_secret_headers_are_not_stored(session: Session) -> None:
@@ -91,17 +91,19 @@ def test_concurrent_stores_of_one_event_make_one_row(engine: Engine) -> None:
         assert _count(session) == 1
 
 
-def test_handled_events_leave_the_unhandled_list(session: Session) -> None:
-    """Accepted events are unhandled until marked; failed ones come back only when asked."""
+def test_handled_events_are_no_longer_due(session: Session) -> None:
+    """Accepted events are due until marked; a failed one is due again once its retry_at passes."""
     a, _ = store_inbound_event(session, dedup_key="a", body=BODY, headers={})
     b, _ = store_inbound_event(session, dedup_key="b", body=BODY, headers={})
-    assert [e.dedup_key for e in unhandled_events(session)] == ["a", "b"]
+    now = utcnow()
+    assert [e.dedup_key for e in due_events(session, accepted_before=now, now=now)] == ["a", "b"]
     done = mark_event(session, event_id=a.id, outcome=EventOutcome.HANDLED)  # type: ignore[arg-type]
     mark_event(session, event_id=b.id, outcome=EventOutcome.FAILED, error="boom")  # type: ignore[arg-type]
     assert done.handled_at is not None
     assert done.attempts == 1
-    assert unhandled_events(session) == []
-    assert [e.dedup_key for e in unhandled_events(session, include_failed=True)] == ["b"]
+    later = utcnow()
+    assert [e.dedup_key for e in due_events(session, accepted_before=later, now=later)] == ["b"]
+    assert due_events(session, accepted_before=now - timedelta(days=1), now=now) == []
 
 
 def test_strings_are_fitted_to_their_columns(session: Session) -> None:
