@@ -136,7 +136,7 @@ class Settings(BaseSettings):
         10,
         ge=1,
         description="Handoff attempts an inbox event gets before it is marked `dead` (with an "
-        "alert); failed attempts are spaced out, doubling from `ONBOARDING_REPLAY_AFTER`.",
+        "alert); after the second, waits double from `ONBOARDING_REPLAY_AFTER` (at most 1 h).",
     )
     inbox_retention_days: float = Field(
         30.0,

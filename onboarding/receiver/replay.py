@@ -7,9 +7,10 @@ parser as the live request and handed on through the same path, independently: o
 keeps failing never holds up the others.
 
 Each event gets at most ``max_attempts`` attempts (``ONBOARDING_REPLAY_MAX_ATTEMPTS``), spaced
-out: the wait after a failure starts at ``min_age`` and doubles per attempt, up to an hour, so a
-Prefect outage of a few hours costs no event. After the last attempt the event is ``dead``, and
-one ``inbox_dead`` alert (per partner, with the inbox ids) says so.
+out: a first failure is retried by the next replay, later ones wait ``min_age``, doubling per
+attempt, up to an hour, so a Prefect outage of a few hours costs no event. After the last
+attempt the event is ``dead``, and one ``inbox_dead`` alert (per partner, with the inbox ids)
+says so.
 
 Every replay also prunes the inbox: settled rows (handled, ignored, rejected, dead) received more
 than ``ONBOARDING_INBOX_RETENTION_DAYS`` ago are deleted; unhandled ones are never.

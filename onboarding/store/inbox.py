@@ -163,8 +163,14 @@ MAX_RETRY_DELAY = 3600.0
 
 
 def retry_delay(attempts: int, first: float) -> float:
-    """Seconds before attempt ``attempts + 1``: ``first``, doubling per attempt, capped."""
-    return min(first * 2 ** max(attempts - 1, 0), MAX_RETRY_DELAY)
+    """Seconds before attempt ``attempts + 1``: none after the first, then ``first``, doubling.
+
+    The first failure (usually the live receiver's) is retried by the next replay, as before;
+    from then on the waits grow, capped at :data:`MAX_RETRY_DELAY`.
+    """
+    if attempts <= 1:
+        return 0.0
+    return min(first * 2 ** (attempts - 2), MAX_RETRY_DELAY)
 
 
 def mark_event(

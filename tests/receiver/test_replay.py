@@ -219,18 +219,22 @@ async def test_poisoned_events_end_dead_after_the_last_attempt_with_one_alert(
 async def test_a_failed_event_waits_for_its_retry_time(
     start_receiver: StartReceiver, engine: Engine
 ) -> None:
-    """A failed handoff is not replayed before retry_at, which doubles with each attempt."""
-    receiver = start_receiver(RecordingHandoff(error=OSError("down")), retry_after=60)
+    """A first failure is retried at the next replay; later ones wait, doubling per attempt."""
+    down = RecordingHandoff(error=OSError("down"))
+    receiver = start_receiver(down, retry_after=60)
     inbox_id = await _post(receiver, envelope("channel_ready", id="ch-wait"))
     first = await asyncio.to_thread(receiver.settled, inbox_id, "failed")
     assert first.retry_at is not None
-    assert timedelta(seconds=55) < first.retry_at - utcnow() <= timedelta(seconds=60)
+    assert first.retry_at <= utcnow()  # the next replay retries a first failure
 
-    report = await replay_unhandled(engine, RecordingHandoff(), min_age=60)
+    again = await replay_unhandled(engine, down, min_age=60)
+    second = receiver.row(inbox_id)
+    too_soon = await replay_unhandled(engine, down, min_age=60)
 
-    assert report.attempted == 0
-    assert retry_delay(1, 60) == 60
-    assert retry_delay(3, 60) == 240
+    assert (again.failed, second.attempts, too_soon.attempted) == (1, 2, 0)
+    assert second.retry_at is not None
+    assert timedelta(seconds=55) < second.retry_at - utcnow() <= timedelta(seconds=60)
+    assert [retry_delay(n, 60) for n in (1, 2, 3, 4)] == [0, 60, 120, 240]
     assert retry_delay(20, 60) == MAX_RETRY_DELAY
 
 
