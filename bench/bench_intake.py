@@ -1,7 +1,7 @@
 """Benchmark 4: webhook intake, paced and in a burst, on SQLite and on PostgreSQL.
 
     python bench/bench_intake.py [--backend sqlite|postgresql|both] [--n 1000] [--rate 100]
-        [--burst 500] [--dup-share 0.1] [--handoff-ms 20] [--handoff-queue 64]
+        [--burst 500] [--dup-share 0.1] [--handoff-ms 20] [--handoff-queue 64] [--writes 1000]
 
 The receiver (``onboarding.receiver.create_app``) is served by uvicorn on loopback
 (``serve_config``) over a freshly migrated history database. Its handoff stands for the Prefect
@@ -17,6 +17,11 @@ with the receiver for this process's GIL. Latency is measured from each send's s
 its answer. Printed per phase: answers by
 status, p50/p95/p99/max latency; then, once the handoffs settled: inbox rows against distinct
 bodies (nothing lost), and handoff calls per distinct event (exactly once each).
+
+3. ``write cost`` (SQLite only): ``--writes`` inbox writes one after another through the
+   receiver's own store path, alternating ``synchronous=FULL`` (what the history runs, so a
+   ``202`` survives a power cut) and ``NORMAL`` (what it ran before) in rounds on the same file,
+   so a busy machine's noise falls on both alike. Printed: wall p50/p99 per write and CPU per write.
 
 The receiver holds at most ``--handoff-queue`` handoffs (``ONBOARDING_HANDOFF_QUEUE``); events
 beyond that are stored, answered 202 and left ``accepted``. Once the live handoffs are done the
@@ -38,6 +43,7 @@ from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -52,10 +58,11 @@ from _common import (
     sqlite_database,
 )
 from pydantic import SecretStr
-from sqlalchemy import Engine, func
+from sqlalchemy import Engine, event, func
 from sqlmodel import select
 
 from onboarding.receiver import HandoffEvent, create_app, replay_unhandled, serve_config
+from onboarding.receiver.handling import store
 from onboarding.store import EventOutcome, InboundEvent, make_engine, session_scope
 
 TOKEN = "bench-token-5Jd8Wq2Rx7"
@@ -241,6 +248,46 @@ async def run_backend(backend: str, url: str, args: argparse.Namespace) -> None:
     )
 
 
+def _timed_writes(engine: Engine, label: str, count: int) -> tuple[list[float], float]:
+    """``count`` sequential inbox writes; their wall seconds each and the CPU seconds in all."""
+    walls: list[float] = []
+    cpu = time.process_time()
+    for n in range(count):
+        body = json.dumps({"event": "channel_created", "data": {"id": f"{label}-{n}"}}).encode()
+        start = time.perf_counter()
+        store(engine, dedup_key=f"cost:{label}:{n}", body=body, headers={})
+        walls.append(time.perf_counter() - start)
+    return walls, time.process_time() - cpu
+
+
+def write_cost(url: str, writes: int, rounds: int = 4) -> None:
+    """Inbox write cost with synchronous=FULL against NORMAL, in alternating rounds."""
+    full = make_engine(url)
+    normal = make_engine(url)
+
+    @event.listens_for(normal, "connect")
+    def _normal(dbapi_conn: Any, _record: Any) -> None:  # runs after make_engine's FULL
+        dbapi_conn.execute("PRAGMA synchronous = NORMAL")
+
+    figures: dict[str, tuple[list[float], float]] = {"FULL": ([], 0.0), "NORMAL": ([], 0.0)}
+    try:
+        for round_ in range(rounds):
+            for name, engine in (("FULL", full), ("NORMAL", normal)):
+                walls, cpu = _timed_writes(engine, f"{name}{round_}", writes // rounds)
+                figures[name] = (figures[name][0] + walls, figures[name][1] + cpu)
+    finally:
+        full.dispose()
+        normal.dispose()
+    for name, (walls, cpu) in figures.items():
+        ms = [wall * 1000 for wall in walls]
+        print(
+            f"sqlite     write cost synchronous={name:<6} {len(ms)} writes:"
+            f" p50 {percentile(ms, 50):.2f} ms, p99 {percentile(ms, 99):.2f} ms,"
+            f" CPU {cpu * 1000 / len(ms):.2f} ms/write",
+            flush=True,
+        )
+
+
 @contextlib.contextmanager
 def database(backend: str) -> Iterator[str]:
     """A throwaway migrated database for ``backend``."""
@@ -262,6 +309,8 @@ async def run(args: argparse.Namespace) -> None:
     for backend in backends:
         with database(backend) as url:
             await run_backend(backend, url, args)
+            if backend == "sqlite" and args.writes:
+                write_cost(url, args.writes)
 
 
 def main() -> None:
@@ -275,6 +324,7 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=100, help="sender's connections")
     parser.add_argument("--handoff-ms", type=float, default=20.0, help="simulated Prefect call")
     parser.add_argument("--handoff-queue", type=int, default=64, help="handoffs held in memory")
+    parser.add_argument("--writes", type=int, default=1_000, help="timed writes (0: skip)")
     parser.add_argument("--client", help=argparse.SUPPRESS)  # internal: the sender process
     parser.add_argument("--phase-name", default="paced", help=argparse.SUPPRESS)
     parser.add_argument("--seed", type=int, default=7, help=argparse.SUPPRESS)
