@@ -1,7 +1,7 @@
 """Benchmark 4: webhook intake, paced and in a burst, on SQLite and on PostgreSQL.
 
     python bench/bench_intake.py [--backend sqlite|postgresql|both] [--n 1000] [--rate 100]
-        [--burst 500] [--dup-share 0.1] [--handoff-ms 20]
+        [--burst 500] [--dup-share 0.1] [--handoff-ms 20] [--handoff-queue 64] [--writes 1000]
 
 The receiver (``onboarding.receiver.create_app``) is served by uvicorn on loopback
 (``serve_config``) over a freshly migrated history database. Its handoff stands for the Prefect
@@ -17,6 +17,16 @@ with the receiver for this process's GIL. Latency is measured from each send's s
 its answer. Printed per phase: answers by
 status, p50/p95/p99/max latency; then, once the handoffs settled: inbox rows against distinct
 bodies (nothing lost), and handoff calls per distinct event (exactly once each).
+
+3. ``write cost`` (SQLite only): ``--writes`` inbox writes one after another through the
+   receiver's own store path, alternating ``synchronous=FULL`` (what the history runs, so a
+   ``202`` survives a power cut) and ``NORMAL`` (what it ran before) in rounds on the same file,
+   so a busy machine's noise falls on both alike. Printed: wall p50/p99 per write and CPU per write.
+
+The receiver holds at most ``--handoff-queue`` handoffs (``ONBOARDING_HANDOFF_QUEUE``); events
+beyond that are stored, answered 202 and left ``accepted``. Once the live handoffs are done the
+script hands those on with :func:`~onboarding.receiver.replay_unhandled`, as the watcher would,
+and prints how many went that way.
 """
 
 from __future__ import annotations
@@ -33,6 +43,7 @@ from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -47,10 +58,11 @@ from _common import (
     sqlite_database,
 )
 from pydantic import SecretStr
-from sqlalchemy import Engine, func
+from sqlalchemy import Engine, event, func
 from sqlmodel import select
 
-from onboarding.receiver import HandoffEvent, create_app, serve_config
+from onboarding.receiver import HandoffEvent, create_app, replay_unhandled, serve_config
+from onboarding.receiver.handling import store
 from onboarding.store import EventOutcome, InboundEvent, make_engine, session_scope
 
 TOKEN = "bench-token-5Jd8Wq2Rx7"
@@ -62,10 +74,15 @@ class RecordingHandoff:
 
     delay: float
     calls: Counter[str] = field(default_factory=Counter)
+    running: int = 0
 
     async def __call__(self, event: HandoffEvent) -> str:
         """Record ``event`` once its simulated Prefect call returns."""
-        await asyncio.sleep(self.delay)
+        self.running += 1
+        try:
+            await asyncio.sleep(self.delay)
+        finally:
+            self.running -= 1
         self.calls[event.channel_id or "?"] += 1
         return "handled"
 
@@ -167,14 +184,25 @@ def inbox_counts(engine: Engine) -> Counter[str]:
         return Counter({outcome: count for outcome, count in session.exec(statement)})
 
 
-async def settle(engine: Engine, within: float = 60) -> Counter[str]:
-    """Wait until no inbox row is left ``accepted`` (every handoff recorded), then the counts."""
+async def settle(
+    engine: Engine, handoff: RecordingHandoff, within: float = 60
+) -> tuple[Counter[str], int]:
+    """Wait for the live handoffs, replay what the queue left; the counts and how many replayed."""
     deadline = time.monotonic() + within
+    quiet_since = time.monotonic()
+    while time.monotonic() - quiet_since < 1.0 and time.monotonic() < deadline:
+        if handoff.running:
+            quiet_since = time.monotonic()
+        await asyncio.sleep(0.05)
+    replayed = 0
     while True:
         counts = inbox_counts(engine)
         if not counts[EventOutcome.ACCEPTED] or time.monotonic() > deadline:
-            return counts
-        await asyncio.sleep(0.05)
+            return counts, replayed
+        report = await replay_unhandled(
+            engine, handoff, min_age=0, max_attempts=10, retention_days=30, limit=500
+        )
+        replayed += report.handled
 
 
 def print_phase(backend: str, phase: Phase, sent: int) -> None:
@@ -193,7 +221,9 @@ async def run_backend(backend: str, url: str, args: argparse.Namespace) -> None:
     """Both phases against a receiver on ``url``, then the inbox and handoff checks."""
     engine = make_engine(url)
     handoff = RecordingHandoff(delay=args.handoff_ms / 1000)
-    app = create_app(engine=engine, token=SecretStr(TOKEN), handoff=handoff)
+    app = create_app(
+        engine=engine, token=SecretStr(TOKEN), handoff=handoff, handoff_queue=args.handoff_queue
+    )
     config = serve_config(app, "127.0.0.1", free_port(), log_level="warning")
     try:
         with serve_config_in_thread(config) as base:
@@ -201,7 +231,7 @@ async def run_backend(backend: str, url: str, args: argparse.Namespace) -> None:
             for name, n, rate in (("paced", args.n, args.rate), ("burst", args.burst, 0.0)):
                 phase = await asyncio.to_thread(send_phase, hook, name, n, rate, args)
                 print_phase(backend, phase, sum(phase.statuses.values()))
-            counts = await settle(engine)
+            counts, replayed = await settle(engine, handoff)
     finally:
         engine.dispose()
     distinct = args.n + args.burst
@@ -212,9 +242,50 @@ async def run_backend(backend: str, url: str, args: argparse.Namespace) -> None:
         f"{backend:<10} inbox rows {rows:,} for {distinct:,} distinct bodies"
         f" (lost {distinct - rows}); outcomes {dict(counts)};"
         f" handed on exactly once: {once:,}/{distinct:,}, more than once:"
-        f" {sum(1 for count in calls.values() if count > 1)}",
+        f" {sum(1 for count in calls.values() if count > 1)}; left to the replay by the full"
+        f" handoff queue: {replayed:,}",
         flush=True,
     )
+
+
+def _timed_writes(engine: Engine, label: str, count: int) -> tuple[list[float], float]:
+    """``count`` sequential inbox writes; their wall seconds each and the CPU seconds in all."""
+    walls: list[float] = []
+    cpu = time.process_time()
+    for n in range(count):
+        body = json.dumps({"event": "channel_created", "data": {"id": f"{label}-{n}"}}).encode()
+        start = time.perf_counter()
+        store(engine, dedup_key=f"cost:{label}:{n}", body=body, headers={})
+        walls.append(time.perf_counter() - start)
+    return walls, time.process_time() - cpu
+
+
+def write_cost(url: str, writes: int, rounds: int = 4) -> None:
+    """Inbox write cost with synchronous=FULL against NORMAL, in alternating rounds."""
+    full = make_engine(url)
+    normal = make_engine(url)
+
+    @event.listens_for(normal, "connect")
+    def _normal(dbapi_conn: Any, _record: Any) -> None:  # runs after make_engine's FULL
+        dbapi_conn.execute("PRAGMA synchronous = NORMAL")
+
+    figures: dict[str, tuple[list[float], float]] = {"FULL": ([], 0.0), "NORMAL": ([], 0.0)}
+    try:
+        for round_ in range(rounds):
+            for name, engine in (("FULL", full), ("NORMAL", normal)):
+                walls, cpu = _timed_writes(engine, f"{name}{round_}", writes // rounds)
+                figures[name] = (figures[name][0] + walls, figures[name][1] + cpu)
+    finally:
+        full.dispose()
+        normal.dispose()
+    for name, (walls, cpu) in figures.items():
+        ms = [wall * 1000 for wall in walls]
+        print(
+            f"sqlite     write cost synchronous={name:<6} {len(ms)} writes:"
+            f" p50 {percentile(ms, 50):.2f} ms, p99 {percentile(ms, 99):.2f} ms,"
+            f" CPU {cpu * 1000 / len(ms):.2f} ms/write",
+            flush=True,
+        )
 
 
 @contextlib.contextmanager
@@ -228,8 +299,8 @@ async def run(args: argparse.Namespace) -> None:
     """Every chosen backend."""
     backends = ["sqlite", "postgresql"] if args.backend == "both" else [args.backend]
     print(
-        f"# {machine()}; handoff {args.handoff_ms:g} ms; sender connections {args.connections};"
-        " latency from scheduled send time"
+        f"# {machine()}; handoff {args.handoff_ms:g} ms, queue {args.handoff_queue};"
+        f" sender connections {args.connections}; latency from scheduled send time"
     )
     print(
         f"{'backend':<10} {'phase':<6} {'sent':>5} {'secs':>6} {'answers':<12}"
@@ -238,6 +309,8 @@ async def run(args: argparse.Namespace) -> None:
     for backend in backends:
         with database(backend) as url:
             await run_backend(backend, url, args)
+            if backend == "sqlite" and args.writes:
+                write_cost(url, args.writes)
 
 
 def main() -> None:
@@ -250,6 +323,8 @@ def main() -> None:
     parser.add_argument("--dup-share", type=float, default=0.1, help="share delivered twice")
     parser.add_argument("--connections", type=int, default=100, help="sender's connections")
     parser.add_argument("--handoff-ms", type=float, default=20.0, help="simulated Prefect call")
+    parser.add_argument("--handoff-queue", type=int, default=64, help="handoffs held in memory")
+    parser.add_argument("--writes", type=int, default=1_000, help="timed writes (0: skip)")
     parser.add_argument("--client", help=argparse.SUPPRESS)  # internal: the sender process
     parser.add_argument("--phase-name", default="paced", help=argparse.SUPPRESS)
     parser.add_argument("--seed", type=int, default=7, help=argparse.SUPPRESS)

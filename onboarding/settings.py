@@ -167,6 +167,24 @@ class Settings(BaseSettings):
     signup_rate_limit: int = Field(
         30, ge=1, description="Signup redirects accepted per client IP per minute (then: 303 only)."
     )
+    replay_max_attempts: int = Field(
+        10,
+        ge=1,
+        description="Handoff attempts an inbox event gets before it is marked `dead` (with an "
+        "alert); after the second, waits double from `ONBOARDING_REPLAY_AFTER` (at most 1 h).",
+    )
+    inbox_retention_days: float = Field(
+        30.0,
+        gt=0,
+        description="Days a settled inbox event (handled, ignored, rejected, dead) is kept; "
+        "unhandled ones are never pruned.",
+    )
+    handoff_queue: int = Field(
+        64,
+        ge=1,
+        description="Handoffs the receiver holds in memory at once; beyond it an event is "
+        "stored, answered `202` and left to the watcher's replay.",
+    )
     sweep_interval: float = Field(60.0, gt=0, description="Seconds between watcher sweeps.")
     max_running: int = Field(
         8, ge=1, description="Onboarding flow runs executing at once (waiting ones hold none)."

@@ -1,11 +1,16 @@
-"""A channel's onboarding timeline as markdown: each status, when it began, how long it lasted."""
+"""A channel's onboarding timeline as markdown: each status, when it began, how long it lasted.
+
+Every value from outside (channel id, client name, statuses, the failure reason) is escaped for
+Markdown; the phone number is masked, also where it appears in the reason.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
-from onboarding.text import mask_phone
+from onboarding.escaping import md, md_cell, md_code
+from onboarding.text import mask_phone, mask_phone_in
 
 __all__ = ["TimelineRow", "format_duration", "render_timeline"]
 
@@ -38,13 +43,14 @@ def render_timeline(
     now: datetime,
 ) -> str:
     """Markdown for the run's artifact: a header, the outcome, and one table row per status."""
-    who = client_name or "unknown client"
-    phone = mask_phone(phone_number) or "no number yet"
+    who = md(client_name or "unknown client")
+    phone = md_code(mask_phone(phone_number)) if phone_number else "no number yet"
+    why = f" — {md(mask_phone_in(reason, phone_number))}" if reason else ""
     lines = [
-        f"## Onboarding of channel `{channel_id}`",
+        f"## Onboarding of channel {md_code(channel_id)}",
         f"**Client:** {who} · **Number:** {phone}",
         "",
-        f"**Outcome:** {outcome}" + (f" — {reason}" if reason else ""),
+        f"**Outcome:** {md(outcome)}{why}",
         "",
         "| availability_status | status | since (UTC) | for |",
         "|---|---|---|---|",
@@ -52,7 +58,8 @@ def render_timeline(
     for index, (since, availability, status) in enumerate(rows):
         until = rows[index + 1][0] if index + 1 < len(rows) else now
         lines.append(
-            f"| {availability or '—'} | {status or '—'} | {since:%Y-%m-%d %H:%M:%S} "
+            f"| {md_cell(availability or '—')} | {md_cell(status or '—')} "
+            f"| {since:%Y-%m-%d %H:%M:%S} "
             f"| {format_duration(until - since)} |"
         )
     if not rows:

@@ -2,9 +2,10 @@
 
 The pieces, each usable alone:
 
-* :mod:`~onboarding.alerts.kinds`     the six kinds, their severity/scope/hint, ``dedup_key``;
+* :mod:`~onboarding.alerts.kinds`     the kinds, their severity/scope/hint, ``dedup_key``;
 * :mod:`~onboarding.alerts.policy`    the pure notify-now decision (raised / repeat / quiet);
-* :mod:`~onboarding.alerts.messages`  the text a person reads (phone numbers masked);
+* :mod:`~onboarding.alerts.messages`  the text a person reads (phone numbers masked, outside
+                                       text escaped for Markdown);
 * :mod:`~onboarding.alerts.delivery`  one Apprise send per URL, redacted errors, safe sink labels;
 * :mod:`~onboarding.alerts.service`   :class:`AlertService`, which joins them to the history.
 

@@ -20,6 +20,7 @@ class AlertKind(StrEnum):
     PERMISSION_PENDING = "permission_pending"
     CALLBACK_FAILED = "callback_failed"
     ACCOUNT_PROBLEM = "account_problem"
+    INBOX_DEAD = "inbox_dead"
 
 
 class Severity(StrEnum):
@@ -120,6 +121,16 @@ _KINDS: dict[AlertKind, KindInfo] = {
         partner_wide=False,
         title="onboarding run crashed or failed",
         hint="Open the Prefect run (link above) and read its logs and the failed task's traceback.",
+    ),
+    AlertKind.INBOX_DEAD: KindInfo(
+        Severity.ERROR,
+        partner_wide=True,
+        title="partner webhooks could not be handed on",
+        hint=(
+            "Read the error of the inbound_event rows with outcome 'dead' (ids above) and the "
+            "receiver's log. The watcher's sweep still finds their channels; set a row's outcome "
+            "back to 'failed' and attempts to 0 to have it replayed."
+        ),
     ),
 }
 

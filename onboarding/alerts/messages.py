@@ -2,7 +2,10 @@
 to look and what to check.
 
 Phone numbers are masked (last four digits visible) before they reach a message, an event or the
-history. Nothing here imports Apprise or Prefect.
+history: the phone field, and that number wherever it appears in the detail. Everything that came
+from outside (client name, channel id, Meta's error text) is escaped for Markdown
+(:mod:`onboarding.escaping`) before it enters a notice, which Apprise may turn into HTML. Nothing
+here imports Apprise or Prefect.
 """
 
 from __future__ import annotations
@@ -14,7 +17,8 @@ from pydantic import BaseModel, ConfigDict
 
 from onboarding.alerts.kinds import AlertKind, kind_info
 from onboarding.alerts.policy import Notice, as_utc
-from onboarding.text import mask_phone
+from onboarding.escaping import md, md_code
+from onboarding.text import mask_phone, mask_phone_in
 
 __all__ = ["AlertContext", "Message", "format_duration", "mask_phone", "render", "summary"]
 
@@ -37,6 +41,8 @@ class AlertContext(BaseModel):
         """JSON-safe form for the history, with the phone number already masked."""
         data = self.model_dump(mode="json")
         data["phone_number"] = mask_phone(self.phone_number) or None
+        if self.detail:
+            data["detail"] = mask_phone_in(self.detail, self.phone_number)
         return data
 
     @classmethod
@@ -78,28 +84,36 @@ def _clip(text: str, limit: int = _MAX_DETAIL) -> str:
 def summary(kind: AlertKind | str, context: AlertContext) -> str:
     """One line for the history and for events: what went wrong and, if known, the detail."""
     title = kind_info(kind).title
-    return _clip(f"{title}: {context.detail}") if context.detail else title
+    if not context.detail:
+        return title
+    return _clip(f"{title}: {mask_phone_in(context.detail, context.phone_number)}")
+
+
+def _detail(context: AlertContext) -> str:
+    """The detail as Markdown: phone number masked, clipped, escaped."""
+    return md(_clip(mask_phone_in(context.detail or "", context.phone_number)))
 
 
 def _subject(kind: AlertKind, partner_id: str, context: AlertContext) -> str:
     if kind_info(kind).partner_wide:
-        return f"partner {partner_id}"
-    who = context.client_name or "unknown client"
+        return f"partner {md(partner_id)}"
+    who = md(context.client_name or "unknown client")
     phone = mask_phone(context.phone_number)
-    return f"{who} ({phone})" if phone else who
+    return f"{who} ({md_code(phone)})" if phone else who
 
 
 def _facts(kind: AlertKind, partner_id: str, context: AlertContext) -> list[str]:
     lines = [
-        f"- Client: {context.client_name or 'unknown'}",
-        f"- Phone: {mask_phone(context.phone_number) or 'unknown'}",
+        f"- Client: {md(context.client_name or 'unknown')}",
+        f"- Phone: {md_code(mask_phone(context.phone_number) or 'unknown')}",
     ]
+    channel = md_code(context.channel_id) if context.channel_id else None
     if kind_info(kind).partner_wide:
-        seen = f"first seen on {context.channel_id}; " if context.channel_id else ""
-        lines.append(f"- Channel: {seen}affects every channel of partner {partner_id}")
+        seen = f"first seen on {channel}; " if channel else ""
+        lines.append(f"- Channel: {seen}affects every channel of partner {md(partner_id)}")
     else:
-        lines.append(f"- Channel: {context.channel_id or 'unknown'} (partner {partner_id})")
-    lines.append(f"- Prefect run: {context.run_url or 'not known'}")
+        lines.append(f"- Channel: {channel or 'unknown'} (partner {md(partner_id)})")
+    lines.append(f"- Prefect run: {md_code(context.run_url) if context.run_url else 'not known'}")
     return lines
 
 
@@ -129,13 +143,13 @@ def render(
             f"- Cleared: {_when(ended)}, after {format_duration(ended - as_utc(since))}",
             *_facts(kind, partner_id, context),
             "",
-            f"Alert {dedup_key} is closed.",
+            f"Alert {md_code(dedup_key)} is closed.",
         ]
         return Message(title=title, body="\n".join(lines))
 
     prefix = "" if notice is Notice.RAISED else "still happening: "
     title = f"[{info.severity.upper()}] Onboarding: {prefix}{info.title} — {subject}"
-    what = _clip(context.detail) if context.detail else info.title
+    what = _detail(context) if context.detail else info.title
     lines = [
         f"What happened: {what}",
         "",
@@ -144,7 +158,8 @@ def render(
         "",
         f"What to check: {info.hint}",
         "",
-        f"Alert {dedup_key}, severity {info.severity}. Repeats every {format_duration(repeat)} "
-        "while it lasts; a resolve notice follows when it clears.",
+        f"Alert {md_code(dedup_key)}, severity {info.severity}. "
+        f"Repeats every {format_duration(repeat)} while it lasts; "
+        "a resolve notice follows when it clears.",
     ]
     return Message(title=title, body="\n".join(lines))

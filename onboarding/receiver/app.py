@@ -5,21 +5,30 @@ What a delivery gets, in the order it is checked:
 ==========================================  ======  ==============================================
 delivery                                    answer  inbox row
 ==========================================  ======  ==============================================
-wrong path token                            404     none
-body over ``max_bytes`` (header or stream)  413     ``rejected``, a note instead of the body
-missing/bad ``X-Hub-Signature-256``         401     ``rejected`` ("bad signature"), body kept
-not UTF-8 / not JSON / wrong shape          400     ``rejected`` with the error, body kept
+wrong path token (or a prefix of it)        404     none
+body over ``max_bytes`` (header or stream)  413     ``rejected``: what was read, bounded
+missing/bad ``X-Hub-Signature-256``         401     ``rejected`` ("bad signature"), bounded
+not UTF-8 / not JSON / wrong shape /        400     ``rejected`` with the error, bounded
+  a number Python cannot read
 unknown event name                          202     ``ignored``
 known event                                 202     ``accepted``, then ``handled``/``ignored``/
                                                     ``failed`` once the handoff returns
+known event, handoff queue full             202     ``accepted``, left for the replay
 the same body again                         202     the first row (handed on again only if it is
                                                     still ``accepted`` or ``failed``)
 history database unreachable                503     none (the sender delivers again)
 ==========================================  ======  ==============================================
 
-The answer goes out before the handoff starts: the handoff runs in an asyncio task the app tracks;
-shutdown waits ``drain_timeout`` seconds for running handoffs, then cancels them (their rows stay
-``accepted`` and :func:`~onboarding.receiver.replay.replay_unhandled` hands them on later).
+"Bounded": a rejected row keeps the SHA-256 and size of the bytes received and only the first
+:data:`REJECTED_PREFIX` bytes of them (escaped where they are not text), so refused deliveries
+cannot fill the disk. A 413 reads no further than the limit (for a declared size over it, no
+further than the prefix). An accepted row keeps its body whole.
+
+The answer goes out before the handoff starts: the handoff runs in an asyncio task the app tracks.
+At most ``handoff_queue`` handoffs are held at once (``max_handoffs`` of them running); an event
+beyond that is stored and answered all the same, and the replay hands it on. Shutdown waits
+``drain_timeout`` seconds for running handoffs, then cancels them (their rows stay ``accepted``
+and :func:`~onboarding.receiver.replay.replay_unhandled` hands them on later).
 
 Rows refused for a bad signature use the dedup key ``unsigned:<sha256>`` so that a correctly
 signed delivery of the same body is still accepted afterwards.
@@ -38,6 +47,7 @@ import hmac
 import logging
 import uuid
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import Any
 
 from anyio import to_thread
@@ -52,26 +62,28 @@ from starlette.routing import Route
 
 from onboarding.receiver.events import Handoff, InvalidEvent, ParsedEvent, parse_event
 from onboarding.receiver.handling import Stored, describe, hand_off, one_line, store
-from onboarding.store import (
-    DatabaseUnavailable,
-    EventOutcome,
-    body_dedup_key,
-    check_connection,
-)
+from onboarding.store import DatabaseUnavailable, EventOutcome, check_connection
 
-__all__ = ["HOOK_PATH", "SIGNATURE_HEADER", "create_app"]
+__all__ = ["HOOK_PATH", "REJECTED_PREFIX", "SIGNATURE_HEADER", "create_app"]
 
 logger = logging.getLogger("onboarding.receiver")
 
 SIGNATURE_HEADER = "X-Hub-Signature-256"
 HOOK_PATH = "/hooks/360dialog/{token}"
+REJECTED_PREFIX = 1024
+"""Bytes of a rejected body kept in the inbox (its hash and size are kept too)."""
 _RETRY_HANDOFF = frozenset({EventOutcome.ACCEPTED, EventOutcome.FAILED})
 _UNAVAILABLE = "history database unavailable; deliver the event again later"
 
 
-def _storable(body: bytes) -> bytes:
-    """``body`` with NUL bytes escaped: PostgreSQL text cannot hold them (valid JSON has none)."""
-    return body.replace(b"\x00", b"\\x00")
+@dataclass(frozen=True)
+class _Received:
+    """What was read of a body: all of it, or (when over the limit) the bytes read so far."""
+
+    data: bytes
+    size: int
+    sha256: str
+    complete: bool
 
 
 class _DatabaseDown(Exception):
@@ -91,12 +103,17 @@ class _Receiver:
         hmac_secret: SecretStr | None,
         drain_timeout: float,
         max_handoffs: int,
+        handoff_queue: int,
+        retry_after: float,
     ) -> None:
         self.engine = engine
         self.handoff = handoff
         self.max_bytes = max_bytes
         self.drain_timeout = drain_timeout
+        self.handoff_queue = handoff_queue
+        self.retry_after = retry_after
         self._slots = asyncio.Semaphore(max_handoffs)
+        self._queued = 0  # handoffs reserved or running
         self._token = token.get_secret_value()
         self._token_bytes = self._token.encode()
         self._hmac_key = hmac_secret.get_secret_value().encode() if hmac_secret else None
@@ -133,36 +150,32 @@ class _Receiver:
         headers = {k: v for k, v in request.headers.items() if self._token not in v}
         declared = request.headers.get("content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
-            return await self._too_large(headers, f"a body of {int(declared)} bytes")
-        body = await self._read_body(request)
-        if body is None:
-            return await self._too_large(headers, f"a body of more than {self.max_bytes} bytes")
+            received = await self._read(request, REJECTED_PREFIX)
+            return await self._too_large(headers, received, f"a body of {int(declared)} bytes")
+        received = await self._read(request, self.max_bytes)
+        if not received.complete:
+            more = f"a body of more than {self.max_bytes} bytes"
+            return await self._too_large(headers, received, more)
+        body = received.data
         if self._hmac_key is not None and not self._signed(request, body):
-            stored = await self._store(
-                dedup_key="unsigned:" + hashlib.sha256(body).hexdigest(),
-                body=_storable(body),
-                headers=headers,
-                outcome=EventOutcome.REJECTED,
-                error="bad signature",
+            stored = await self._reject(
+                received, headers, key="unsigned:" + received.sha256, error="bad signature"
             )
             logger.info("inbox #%d rejected: bad signature", stored.inbox_id)
             return JSONResponse({"error": f"missing or bad {SIGNATURE_HEADER}"}, 401)
         try:
             parsed = parse_event(body)
         except InvalidEvent as error:
-            stored = await self._store(
-                dedup_key=body_dedup_key(body),
-                body=_storable(body),
-                headers=headers,
-                outcome=EventOutcome.REJECTED,
-                error=str(error),
-            )
+            key = "sha256:" + received.sha256
+            stored = await self._reject(received, headers, key=key, error=str(error))
             logger.info("inbox #%d rejected: %s", stored.inbox_id, error)
             return JSONResponse({"error": str(error), "inbox_id": stored.inbox_id}, 400)
-        return await self._accept(parsed, body, headers)
+        return await self._accept(parsed, received, headers)
 
-    async def _accept(self, parsed: ParsedEvent, body: bytes, headers: dict[str, str]) -> Response:
-        key = body_dedup_key(body)
+    async def _accept(
+        self, parsed: ParsedEvent, received: _Received, headers: dict[str, str]
+    ) -> Response:
+        key = "sha256:" + received.sha256
         # Claim the key before reading the row: whoever holds it hands the event on and releases
         # it only after the outcome is recorded, so a claimant always reads a settled outcome.
         claimed = self.handoff is not None and parsed.known and key not in self._claims
@@ -172,15 +185,20 @@ class _Receiver:
         try:
             stored = await self._store(
                 dedup_key=key,
-                body=body,
+                body=received.data,
                 headers=headers,
                 event_type=parsed.event_type,
                 channel_id=parsed.channel_id,
                 client_id=parsed.client_id,
                 outcome=EventOutcome.ACCEPTED if parsed.known else EventOutcome.IGNORED,
                 error=None if parsed.known else "unknown event",
+                body_sha256=received.sha256,
+                body_size=received.size,
             )
-            handing_off = claimed and stored.outcome in _RETRY_HANDOFF
+            retry = claimed and stored.outcome in _RETRY_HANDOFF
+            handing_off = retry and self._queued < self.handoff_queue
+            if handing_off:
+                self._queued += 1  # reserved now, so a burst cannot overshoot the queue
         finally:
             if claimed and not handing_off:
                 self._claims.discard(key)
@@ -192,6 +210,8 @@ class _Receiver:
             status = "accepted"
             if self.handoff is None:
                 logger.info("%s -> left for the replay (no handoff)", label)
+            elif retry and not handing_off:
+                logger.warning("%s -> left for the replay (handoff queue full)", label)
         else:
             status = "ignored"
             logger.info("%s -> ignored (unknown event)", label)
@@ -202,14 +222,16 @@ class _Receiver:
             {"status": status, "inbox_id": stored.inbox_id}, 202, background=background
         )
 
-    async def _read_body(self, request: Request) -> bytes | None:
-        """The body, or ``None`` as soon as it grows past ``max_bytes`` (the rest is not read)."""
+    async def _read(self, request: Request, limit: int) -> _Received:
+        """The body, or (as soon as it grows past ``limit``) the bytes read so far, hashed."""
         body = bytearray()
+        digest = hashlib.sha256()
         async for chunk in request.stream():
             body += chunk
-            if len(body) > self.max_bytes:
-                return None
-        return bytes(body)
+            digest.update(chunk)
+            if len(body) > limit:
+                return _Received(bytes(body), len(body), digest.hexdigest(), complete=False)
+        return _Received(bytes(body), len(body), digest.hexdigest(), complete=True)
 
     def _signed(self, request: Request, body: bytes) -> bool:
         assert self._hmac_key is not None
@@ -217,15 +239,24 @@ class _Receiver:
         expected = "sha256=" + hmac.new(self._hmac_key, body, hashlib.sha256).hexdigest()
         return hmac.compare_digest(given.strip().lower().encode(), expected.encode())
 
-    async def _too_large(self, headers: dict[str, str], size: str) -> Response:
-        note = f"<{size}, over the limit of {self.max_bytes}, not kept>"
-        stored = await self._store(
-            dedup_key=f"oversized:{uuid.uuid4().hex}",
-            body=note,
+    async def _reject(
+        self, received: _Received, headers: dict[str, str], *, key: str, error: str
+    ) -> Stored:
+        """Store a refused delivery: its hash, size and first :data:`REJECTED_PREFIX` bytes."""
+        return await self._store(
+            dedup_key=key,
+            body=received.data[:REJECTED_PREFIX],
             headers=headers,
             outcome=EventOutcome.REJECTED,
-            error="body too large",
+            error=error,
+            body_sha256=received.sha256,
+            body_size=received.size,
         )
+
+    async def _too_large(self, headers: dict[str, str], received: _Received, size: str) -> Response:
+        note = f"{size}, over the limit of {self.max_bytes}; kept: the first bytes read"
+        key = f"oversized:{uuid.uuid4().hex}"
+        stored = await self._reject(received, headers, key=key, error=f"body too large: {note}")
         logger.info("inbox #%d rejected: %s", stored.inbox_id, note)
         return JSONResponse({"error": f"body is larger than {self.max_bytes} bytes"}, 413)
 
@@ -240,6 +271,8 @@ class _Receiver:
 
     async def _spawn(self, parsed: ParsedEvent, inbox_id: int, key: str) -> None:
         """Start the handoff once the answer is out (run as the response's background task)."""
+        if self.handoff is None:  # pragma: no cover - only reserved when there is a handoff
+            return
         task = asyncio.create_task(self._run(parsed, inbox_id, key), name=f"handoff-{inbox_id}")
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
@@ -249,9 +282,14 @@ class _Receiver:
         try:
             async with self._slots:
                 return await hand_off(
-                    self.engine, self.handoff, parsed.with_inbox_id(inbox_id), scrub=self._scrub
+                    self.engine,
+                    self.handoff,
+                    parsed.with_inbox_id(inbox_id),
+                    scrub=self._scrub,
+                    retry_after=self.retry_after,
                 )
         finally:
+            self._queued -= 1
             self._claims.discard(key)
 
     async def drain(self) -> None:
@@ -277,17 +315,22 @@ def create_app(
     hmac_secret: SecretStr | None = None,
     drain_timeout: float = 10.0,
     max_handoffs: int = 16,
+    handoff_queue: int = 64,
+    retry_after: float = 30.0,
     signup: Route | None = None,
 ) -> Starlette:
     """The receiver as an ASGI app; with ``handoff=None`` events are stored and left unhandled.
 
-    At most ``max_handoffs`` handoffs run at once (a burst of events queues behind them);
-    ``drain_timeout`` is how long shutdown waits for them before cancelling.
+    At most ``max_handoffs`` handoffs run at once and ``handoff_queue`` are held in memory (the
+    rest wait in the inbox for the replay); ``drain_timeout`` is how long shutdown waits for them
+    before cancelling. A failed handoff may be replayed ``retry_after`` seconds later.
     """
     if not token.get_secret_value():
         raise ValueError("the webhook token must not be empty")
     if max_bytes < 1:
         raise ValueError("max_bytes must be positive")
+    if handoff_queue < 1 or max_handoffs < 1:
+        raise ValueError("handoff_queue and max_handoffs must be positive")
     receiver = _Receiver(
         engine=engine,
         token=token,
@@ -296,6 +339,8 @@ def create_app(
         hmac_secret=hmac_secret,
         drain_timeout=drain_timeout,
         max_handoffs=max_handoffs,
+        handoff_queue=handoff_queue,
+        retry_after=retry_after,
     )
 
     @contextlib.asynccontextmanager

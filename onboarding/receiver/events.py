@@ -10,17 +10,25 @@ object. Ids are read leniently because the exact ``data`` fields are not publish
 
 Ids that are not a string or an integer, or are longer than the inbox columns hold, are left
 ``None`` (the full ``data`` is kept in the inbox and handed on all the same).
+
+What is handed on is fit for the history whatever the sender put in it: NUL characters and lone
+surrogates (``\\u0000``, ``\\ud800`` in the JSON) are taken out of every string, keys included,
+and ``availability_status`` / ``status`` are cut to the history's column sizes. The inbox keeps
+the body exactly as it came.
 """
 
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
 from onboarding.lifecycle.events import EVENT_MEANINGS
 from onboarding.lifecycle.events import is_known_event as lifecycle_knows
+from onboarding.store.inbox import clean_text
+from onboarding.store.models import StatusObservation
 
 __all__ = [
     "KNOWN_EVENTS",
@@ -37,6 +45,10 @@ KNOWN_EVENTS: frozenset[str] = frozenset(EVENT_MEANINGS)
 
 MAX_NAME_LENGTH = 64  # the inbox's event_type column
 MAX_ID_LENGTH = 64  # the inbox's channel_id / client_id columns
+_STATUS_COLUMNS = {
+    name: getattr(StatusObservation.__table__.c[name].type, "length", None)  # type: ignore[attr-defined]
+    for name in ("availability_status", "status")
+}
 
 
 @dataclass(frozen=True)
@@ -92,7 +104,7 @@ def _id(value: Any) -> str | None:
     """``value`` as an id string, or ``None`` when it cannot be one."""
     if isinstance(value, bool) or not isinstance(value, str | int):
         return None
-    text = str(value).strip()
+    text = clean_text(str(value)).strip()
     return text if 0 < len(text) <= MAX_ID_LENGTH else None
 
 
@@ -135,6 +147,40 @@ def _kind(value: Any) -> str:
     return "an object"
 
 
+def _clean(root: dict[str, Any]) -> dict[str, Any]:
+    """A copy of ``root`` with every string cleaned (:func:`clean_text`); iterative, any depth."""
+    out: dict[str, Any] = {}
+    stack: list[tuple[Any, Any]] = [(root, out)]
+    while stack:
+        source, target = stack.pop()
+        pairs = source.items() if isinstance(source, dict) else enumerate(source)
+        for key, value in pairs:
+            if isinstance(value, dict):
+                copy: Any = {}
+                stack.append((value, copy))
+            elif isinstance(value, list):
+                copy = []
+                stack.append((value, copy))
+            else:
+                copy = clean_text(value) if isinstance(value, str) else value
+            if isinstance(target, dict):
+                target[clean_text(key)] = copy
+            else:
+                target.append(copy)
+    return out
+
+
+def _fit(data: dict[str, Any], text: str) -> dict[str, Any]:
+    """``data`` made safe for the history, as the module describes."""
+    if "\\u" in text:  # NUL and surrogates can only arrive as \u escapes in valid JSON
+        data = _clean(data)
+    for name, limit in _STATUS_COLUMNS.items():
+        value = data.get(name)
+        if isinstance(value, str) and limit is not None and len(value) > limit:
+            data = {**data, name: value[:limit]}
+    return data
+
+
 def parse_event(body: bytes | str) -> ParsedEvent:
     """Validate a webhook body and read its ids; :class:`InvalidEvent` says what is wrong."""
     if isinstance(body, bytes):
@@ -152,6 +198,10 @@ def parse_event(body: bytes | str) -> ParsedEvent:
         raise InvalidEvent(f"body is not valid JSON: {error}") from None
     except RecursionError:
         raise InvalidEvent("body is not valid JSON: nested too deeply") from None
+    except ValueError:  # an integer with more digits than Python converts
+        raise InvalidEvent(
+            f"body has a number longer than {sys.get_int_max_str_digits()} digits"
+        ) from None
     if not isinstance(envelope, dict):
         raise InvalidEvent(
             f'body must be a JSON object {{"event": ..., "data": {{...}}}}, got {_kind(envelope)}'
@@ -159,6 +209,8 @@ def parse_event(body: bytes | str) -> ParsedEvent:
     event_type = envelope.get("event")
     if "event" not in envelope:
         raise InvalidEvent('"event" is missing (expected the event name, e.g. "channel_created")')
+    if isinstance(event_type, str):
+        event_type = clean_text(event_type)
     if not isinstance(event_type, str) or not event_type.strip():
         raise InvalidEvent(f'"event" must be a non-empty string, got {_kind(event_type)}')
     if len(event_type) > MAX_NAME_LENGTH:
@@ -168,5 +220,6 @@ def parse_event(body: bytes | str) -> ParsedEvent:
     data = envelope["data"]
     if not isinstance(data, dict):
         raise InvalidEvent(f'"data" must be a JSON object, got {_kind(data)}')
+    data = _fit(data, text)
     channel_id, client_id = _ids(event_type, data)
     return ParsedEvent(event_type=event_type, channel_id=channel_id, client_id=client_id, data=data)

@@ -46,6 +46,8 @@ def store(
     client_id: str | None = None,
     outcome: str = EventOutcome.ACCEPTED,
     error: str | None = None,
+    body_sha256: str | None = None,
+    body_size: int | None = None,
 ) -> Stored:
     """Store one delivery (idempotent by ``dedup_key``) in its own transaction."""
     with session_scope(engine) as session:
@@ -59,6 +61,8 @@ def store(
             client_id=client_id,
             outcome=outcome,
             error=error,
+            body_sha256=body_sha256,
+            body_size=body_size,
         )
         session.flush()
         if event.id is None:  # pragma: no cover - a flushed row always has its id
@@ -66,10 +70,29 @@ def store(
         return Stored(inbox_id=event.id, outcome=event.outcome, stored_now=stored_now)
 
 
-def mark(engine: Engine, *, inbox_id: int, outcome: str, error: str | None = None) -> None:
-    """Record what handling ``inbox_id`` came to, in its own transaction."""
+def mark(
+    engine: Engine,
+    *,
+    inbox_id: int,
+    outcome: str,
+    error: str | None = None,
+    retry_after: float = 0.0,
+    max_attempts: int | None = None,
+) -> str:
+    """Record what handling ``inbox_id`` came to, in its own transaction; return the outcome.
+
+    A failure on the last of ``max_attempts`` attempts is recorded ``dead``.
+    """
     with session_scope(engine) as session:
-        mark_event(session, event_id=inbox_id, outcome=outcome, error=error)
+        event = mark_event(
+            session,
+            event_id=inbox_id,
+            outcome=outcome,
+            error=error,
+            retry_after=retry_after,
+            max_attempts=max_attempts,
+        )
+        return event.outcome
 
 
 def one_line(error: BaseException, scrub: Iterable[str] = ()) -> str:
@@ -91,14 +114,23 @@ def describe(inbox_id: int, event_type: str | None, channel_id: str | None) -> s
 
 
 async def hand_off(
-    engine: Engine, handoff: Handoff, event: HandoffEvent, *, scrub: Iterable[str] = ()
+    engine: Engine,
+    handoff: Handoff,
+    event: HandoffEvent,
+    *,
+    scrub: Iterable[str] = (),
+    retry_after: float = 0.0,
+    max_attempts: int | None = None,
 ) -> str:
     """Hand ``event`` on, mark its inbox row with the result and return the outcome recorded.
 
-    Cancellation (receiver shutdown) propagates and leaves the row as it was, for the replay.
+    A failure is recorded ``failed`` (due again after :func:`~onboarding.store.inbox.retry_delay`
+    of ``retry_after``), or ``dead`` on the last of ``max_attempts``. Cancellation (receiver
+    shutdown) propagates and leaves the row as it was, for the replay.
     """
     label = describe(event.inbox_id, event.event_type, event.channel_id)
     error: str | None = None
+    outcome: str
     try:
         result = await handoff(event)
     except Exception as exc:
@@ -108,9 +140,17 @@ async def hand_off(
             outcome = EventOutcome(result)
         else:
             outcome, error = EventOutcome.FAILED, f"handoff returned {result!r}"
+    attempted = outcome
     try:
-        await to_thread.run_sync(
-            lambda: mark(engine, inbox_id=event.inbox_id, outcome=outcome, error=error)
+        outcome = await to_thread.run_sync(
+            lambda: mark(
+                engine,
+                inbox_id=event.inbox_id,
+                outcome=attempted,
+                error=error,
+                retry_after=retry_after,
+                max_attempts=max_attempts,
+            )
         )
     except Exception as exc:
         # The row keeps its old outcome, so the replay hands the event on again later.

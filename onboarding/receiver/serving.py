@@ -56,6 +56,8 @@ def create_app_from_settings(
         max_bytes=settings.webhook_max_bytes,
         hmac_secret=hmac_secret or settings.webhook_hmac_secret,
         signup=signup,
+        handoff_queue=settings.handoff_queue,
+        retry_after=settings.replay_after,
     )
 
 

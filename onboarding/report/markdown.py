@@ -1,9 +1,13 @@
-"""The report as markdown: the Prefect artifact of the daily ``report`` deployment."""
+"""The report as markdown: the Prefect artifact of the daily ``report`` deployment.
+
+Every value read from the history (ids, client names, reasons, kinds) is escaped for Markdown.
+"""
 
 from __future__ import annotations
 
 from datetime import timedelta
 
+from onboarding.escaping import md_cell
 from onboarding.report.model import DayLatency, Report
 from onboarding.timeline import format_duration
 
@@ -58,7 +62,7 @@ def render_markdown(report: Report) -> str:
     if report.funnel.failures:
         lines += ["### Failures by reason", "", "| state | reason | runs |", "|---|---|---:|"]
         lines += [
-            f"| {f.state} | {f.reason.replace('|', '/')} | {f.count} |"
+            f"| {md_cell(f.state)} | {md_cell(f.reason)} | {f.count} |"
             for f in report.funnel.failures
         ]
         lines.append("")
@@ -76,7 +80,8 @@ def render_markdown(report: Report) -> str:
     if report.waiting:
         lines += ["| channel | client | state | waited | overdue |", "|---|---|---|---:|---|"]
         lines += [
-            f"| {w.channel_id} | {w.client_name or w.client_id} | {w.state} | "
+            f"| {md_cell(w.channel_id)} | {md_cell(w.client_name or w.client_id)} | "
+            f"{md_cell(w.state)} | "
             f"{fmt_seconds(w.waited_seconds)} | {'yes' if w.overdue else ''} |"
             for w in report.waiting
         ]
@@ -90,5 +95,7 @@ def render_markdown(report: Report) -> str:
     ]
     if alerts.by_kind:
         lines += ["| kind | raised | resolved | open |", "|---|---:|---:|---:|"]
-        lines += [f"| {k.kind} | {k.raised} | {k.resolved} | {k.open} |" for k in alerts.by_kind]
+        lines += [
+            f"| {md_cell(k.kind)} | {k.raised} | {k.resolved} | {k.open} |" for k in alerts.by_kind
+        ]
     return "\n".join(lines) + "\n"

@@ -1,14 +1,15 @@
 """The report as one self-contained HTML page: inline CSS, inline SVG charts, no external URL.
 
 The page works offline (no script, font, stylesheet or image is fetched) so it can be mailed or
-opened from a file share. Every piece of text from the history is HTML-escaped.
+opened from a file share. Every piece of text from the history is HTML-escaped
+(:func:`onboarding.escaping.html_text`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from html import escape
 
+from onboarding.escaping import html_text as escape
 from onboarding.report.charts import alerts_chart, funnel_chart, ready_chart
 from onboarding.report.markdown import fmt_seconds, funnel_rows
 from onboarding.report.model import Report

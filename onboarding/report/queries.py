@@ -6,7 +6,6 @@ Python on the few columns fetched, which keeps the SQL identical on SQLite and P
 
 from __future__ import annotations
 
-import re
 from collections import Counter
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -30,19 +29,23 @@ from onboarding.store import (
     OnboardingRun,
     RunState,
 )
+from onboarding.text import mask_phone_in
 
 __all__ = ["build_report", "clean_reason"]
 
 SIGNUP_EVENT = "channel_created"
 FAILED_STATES = (RunState.FAILED, RunState.TIMED_OUT, RunState.CANCELLED)
-_LONG_NUMBER = re.compile(r"\+?\d[\d ()-]{6,}\d")
 _MAX_REASON = 120
 
 
-def clean_reason(reason: str | None) -> str:
-    """A failure reason fit for grouping and showing: first line, long numbers masked, clipped."""
+def clean_reason(reason: str | None, *, phone_number: str | None = None) -> str:
+    """A failure reason fit for grouping and showing: first line, the run's number masked, clipped.
+
+    Only the run's own phone number is masked (wherever it appears, however spaced): other
+    digits, such as a channel id's, are left as they are.
+    """
     lines = (reason or "").strip().splitlines()
-    text = _LONG_NUMBER.sub("***", lines[0]) if lines else "no reason recorded"
+    text = mask_phone_in(lines[0], phone_number) if lines else "no reason recorded"
     return text if len(text) <= _MAX_REASON else text[: _MAX_REASON - 1] + "…"
 
 
@@ -80,6 +83,7 @@ def _funnel(session: Session, since: datetime, until: datetime) -> Funnel:
             OnboardingRun.availability_status,
             OnboardingRun.settled_at,
             OnboardingRun.failure_reason,
+            OnboardingRun.phone_number,
         ).where(OnboardingRun.started_at >= since, OnboardingRun.started_at < until)
     ).all()
     signups = session.exec(
@@ -91,12 +95,14 @@ def _funnel(session: Session, since: datetime, until: datetime) -> Funnel:
         )
     ).all()
     reasons: Counter[tuple[str, str]] = Counter(
-        (state, clean_reason(reason)) for _, state, _, _, reason in runs if state in FAILED_STATES
+        (state, clean_reason(reason, phone_number=phone))
+        for _, state, _, _, reason, phone in runs
+        if state in FAILED_STATES
     )
     return Funnel(
         signed_up=len({channel for channel, *_ in runs} | {c for c in signups if c}),
         setting_up=len(runs),
-        ready=sum(1 for _, _, status, settled, _ in runs if status == "ready" and settled),
+        ready=sum(1 for _, _, status, settled, *_ in runs if status == "ready" and settled),
         completed=sum(1 for _, state, *_ in runs if state == RunState.COMPLETED),
         failed=sum(reasons.values()),
         in_progress=sum(1 for _, state, *_ in runs if state in ACTIVE_STATES),

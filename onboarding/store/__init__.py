@@ -33,10 +33,11 @@ from onboarding.store.engine import (
 )
 from onboarding.store.inbox import (
     body_dedup_key,
+    due_events,
     mark_event,
+    prune_inbox,
     safe_headers,
     store_inbound_event,
-    unhandled_events,
 )
 from onboarding.store.installation import get_installation, note_sweep
 from onboarding.store.migrate import current_revision, downgrade, head_revision, upgrade
@@ -124,6 +125,7 @@ __all__ = [
     "count_runs_by_state",
     "current_revision",
     "downgrade",
+    "due_events",
     "failed_deliveries",
     "find_runs",
     "finished_runs_of_flow_runs",
@@ -144,6 +146,7 @@ __all__ = [
     "note_sweep",
     "open_alert",
     "open_alerts",
+    "prune_inbox",
     "record_delivery",
     "record_observation",
     "record_step",
@@ -159,7 +162,6 @@ __all__ = [
     "start_runs",
     "step_done",
     "store_inbound_event",
-    "unhandled_events",
     "unsettled_snapshots",
     "update_run",
     "upgrade",

@@ -8,11 +8,14 @@ Error tree::
 
 Both messages name the URL with its password masked.
 
-SQLite runs in WAL mode with a busy timeout, foreign keys on, and every transaction opened with
-``BEGIN IMMEDIATE``: a deferred transaction that reads and then writes fails at once with
-"database is locked" when another connection wrote in between (the busy timeout cannot help
-it), while an immediate one waits its turn. Python's sqlite3 module's own transaction handling is
-switched off so that SAVEPOINTs (used by the race-safe inserts) nest inside the transaction.
+SQLite runs in WAL mode with ``synchronous=FULL``: each commit is on disk before it returns, so
+a webhook answered ``202`` survives a power cut (``NORMAL`` may lose the last commits; what FULL
+costs the intake is measured in BENCHMARKS.md). Also a busy timeout, foreign keys on, and every
+transaction opened with ``BEGIN IMMEDIATE``: a deferred transaction that reads and then writes
+fails at once with "database is locked" when another connection wrote in between (the busy
+timeout cannot help it), while an immediate one waits its turn. Python's sqlite3 module's own
+transaction handling is switched off so that SAVEPOINTs (used by the race-safe inserts) nest
+inside the transaction.
 """
 
 from __future__ import annotations
@@ -82,7 +85,7 @@ def _sqlite_on_connect(dbapi_conn: Any, _record: Any) -> None:
     try:
         cursor.execute(f"PRAGMA busy_timeout = {CONNECT_TIMEOUT * 1000}")
         cursor.execute("PRAGMA journal_mode = WAL")
-        cursor.execute("PRAGMA synchronous = NORMAL")
+        cursor.execute("PRAGMA synchronous = FULL")
         cursor.execute("PRAGMA foreign_keys = ON")
     finally:
         cursor.close()

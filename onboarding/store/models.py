@@ -11,7 +11,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, Index, Text, UniqueConstraint, text
+from sqlalchemy import JSON, BigInteger, Index, Text, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 from onboarding.store.types import UtcDateTime, utcnow
@@ -80,6 +80,7 @@ class EventOutcome(StrEnum):
     IGNORED = "ignored"
     HANDLED = "handled"
     FAILED = "failed"
+    DEAD = "dead"
 
 
 def _ts(*, nullable: bool = False, index: bool = False) -> Any:
@@ -272,11 +273,19 @@ class AlertDelivery(SQLModel, table=True):
 
 
 class InboundEvent(SQLModel, table=True):
-    """A partner webhook as received (the inbox): raw body, headers minus secrets, outcome."""
+    """A partner webhook as received (the inbox): body, headers minus secrets, outcome.
+
+    ``body`` is the body as it came for every event that parsed (valid UTF-8 JSON, which never
+    holds a NUL byte); for a rejected one it is only a bounded prefix, decoded with backslash
+    escapes (``\\xff``, ``\\x00``) because PostgreSQL text cannot hold NUL. ``body_sha256`` and
+    ``body_size`` are those of the bytes received. A ``failed`` event is tried again from
+    ``retry_at`` on; after the last attempt it is ``dead``.
+    """
 
     __tablename__ = "inbound_event"
     __table_args__ = (
         Index("ix_inbound_event_outcome_received", "outcome", "received_at"),
+        Index("ix_inbound_event_outcome_retry", "outcome", "retry_at"),
         Index("ix_inbound_event_channel_id", "channel_id"),
     )
 
@@ -292,3 +301,6 @@ class InboundEvent(SQLModel, table=True):
     outcome: str = Field(default=EventOutcome.ACCEPTED, max_length=16)
     error: str | None = Field(default=None, sa_type=Text)
     attempts: int = Field(default=0)
+    body_sha256: str | None = Field(default=None, max_length=64)
+    body_size: int | None = Field(default=None, sa_type=BigInteger)
+    retry_at: datetime | None = _ts(nullable=True)

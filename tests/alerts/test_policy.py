@@ -40,6 +40,7 @@ def test_every_kind_has_a_hint_and_severity() -> None:
         "permission_pending",
         "callback_failed",
         "account_problem",
+        "inbox_dead",
     }
     for kind in AlertKind:
         assert kind_info(kind).hint

@@ -49,10 +49,10 @@ def seed_history(session: Session, now: datetime) -> None:
     """Seed the history around ``now`` (see the test module for the expected figures).
 
     In the 7-day window: 4 runs become ready (2 two days ago: 10 min and 30 min; 2 one day ago:
-    1 h and 2 h), 3 of them complete; one fails (error, with a phone number in the reason), one
-    times out; one waits (overdue), one is pending; one channel signed up by webhook only. One
-    run from 10 days ago lies outside the window. Alerts: two raised in the window (one resolved),
-    one raised before it and still open.
+    1 h and 2 h), 3 of them complete; one fails (error; its reason holds its phone number and a
+    channel id full of digits), one times out; one waits (overdue), one is pending; one channel
+    signed up by webhook only. One run from 10 days ago lies outside the window. Alerts: two
+    raised in the window (one resolved), one raised before it and still open.
     """
     two_days_ago = now - timedelta(days=2)
     one_day_ago = now - timedelta(days=1)
@@ -70,7 +70,7 @@ def seed_history(session: Session, now: datetime) -> None:
         run_id=failed,
         state="failed",
         availability_status="error",
-        failure_reason="channel went to error for +49 151 1234 5678\nstack...",
+        failure_reason="channel 6e47562780CH went to error for +49 151 1234 5678\nstack...",
         now=two_days_ago + timedelta(hours=1),
     )
     timed_out = _start(session, "ch-f", now - timedelta(days=3), deadline=3600)

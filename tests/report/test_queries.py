@@ -23,11 +23,11 @@ def test_funnel_counts_the_runs_started_in_the_window(session: Session) -> None:
 
 
 def test_failures_are_grouped_by_reason_without_phone_numbers(session: Session) -> None:
-    """Each failed state and reason is one row; long numbers in a reason are masked."""
+    """Each failed state and reason is one row; the run's number is masked, the channel id kept."""
     seed_history(session, NOW)
     failures = build_report(session, window=WEEK, now=NOW).funnel.failures
     assert {(f.state, f.reason, f.count) for f in failures} == {
-        ("failed", "channel went to error for ***", 1),
+        ("failed", "channel 6e47562780CH went to error for +** *** **** 5678", 1),
         ("timed_out", "still setting_up after the deadline", 1),
     }
 
