@@ -369,12 +369,12 @@ def get_step(session: Session, *, run_id: int, step: str) -> OnboardingStep | No
 def step_done(session: Session, *, run_id: int, step: str) -> OnboardingStep | None:
     """The recorded step if it was done (or skipped) in this run, else ``None``.
 
-    ``started`` (begun, not known to have finished) and ``failed`` do not count as done.
+    Any other outcome (``started``, ``failed``, ``refused``) means it is still to do.
     """
     statement = select(OnboardingStep).where(
         OnboardingStep.run_id == run_id,
         OnboardingStep.step == step,
-        col(OnboardingStep.outcome).not_in(("failed", "started")),
+        col(OnboardingStep.outcome).in_(("done", "skipped")),
     )
     return session.exec(statement).first()
 

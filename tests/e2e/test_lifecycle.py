@@ -245,6 +245,7 @@ def test_signup_redirect_starts_every_verified_channel_at_once(deployed, sandbox
         },
     )
     assert answer["called"]["status_code"] == 303
+    assert answer["called"]["location"].startswith("https://partner.example/welcome?client=")
     for channel_id in answer["channel_ids"]:
         run = _parked(deployed, channel_id)
         assert run.trigger == "signup"
