@@ -1,18 +1,20 @@
-"""Waiting without holding a process: park onboarding runs as far-future ``Scheduled`` runs.
+"""Waiting without holding a process: parked onboarding runs, woken by compare-and-set.
 
-Measured (../shared/reference/prefect-notes.md, "Measured at scale"): every flow-run start costs
-~2.3 CPU-s, and Paused/Suspended runs cost the server CPU while they wait, but runs ``Scheduled``
-in the future cost nothing. So a waiting onboarding is a flow run in a ``Scheduled`` state named
-``AwaitingChannel`` whose time is the set-up deadline:
+A waiting onboarding is a flow run in a ``Scheduled`` state named ``AwaitingChannel``, scheduled at
+its creation time (so the Prefect UI's default Runs view, the past 7 days, shows it) with a message
+that says what it waits for and since when. No executor takes a parked run (they skip that name),
+and Prefect's late-runs service never marks it ``Late`` (it only looks at runs named
+``Scheduled``). The deadline is ours to enforce: the watcher wakes overdue runs, which then fail
+as timed out.
 
 * a run created by a webhook or the watcher is *born* parked (``create_waiting_run``), so it starts
-  a process only once, when its channel settles;
-* a run that finds its channel still ``setting_up`` parks itself (``park_current_run``): it sets
-  its own state and leaves through Prefect's ``Pause`` control flow, which ends the process without
-  marking the run finished or crashed;
-* the watcher (or a status webhook) wakes a parked run with ``wake_runs`` (``Scheduled`` now), and
-  the serving process picks it up on its next poll. If nobody wakes it, it wakes by itself at the
-  deadline and fails as timed out.
+  executing only once, when its channel settles;
+* the watcher, a status webhook or ``onboarding onboard`` wakes a parked run with ``wake_runs``: it
+  proposes ``Pending`` named ``Woken``, never forced. Prefect's ``PreventPendingTransitions`` rule
+  accepts that only from ``Scheduled``, so of several wakers racing, one wins and the others are
+  refused once the run is woken, claimed or running: one execution, one key;
+* a woken run that finds its channel still ``setting_up`` (a status that flapped back) hands over
+  to a fresh parked run (``park_successor``) and ends ``Completed`` saying so.
 """
 
 from __future__ import annotations
@@ -35,8 +37,11 @@ from prefect.client.schemas.filters import (
     FlowRunFilterTags,
 )
 from prefect.client.schemas.objects import FlowRun, StateType
-from prefect.exceptions import ObjectNotFound, Pause
-from prefect.states import Completed, Failed, Scheduled
+from prefect.client.schemas.responses import SetStateStatus
+from prefect.exceptions import ObjectNotFound
+from prefect.states import Completed, Failed, Pending, Scheduled
+
+from onboarding.orchestration.executor import PARKED, WOKEN
 
 __all__ = [
     "AWAITING_CHANNEL",
@@ -45,20 +50,29 @@ __all__ = [
     "create_waiting_run",
     "current_flow_run",
     "is_parked",
-    "label_current_run",
     "owner_state",
-    "park_current_run",
+    "park_successor",
     "revive_stalled_runs",
     "stalled_flow_runs",
     "wake_runs",
 ]
 
-AWAITING_CHANNEL = "AwaitingChannel"
+AWAITING_CHANNEL = PARKED
 
 
 def awaiting_state(until: datetime, message: str) -> Any:
-    """A ``Scheduled`` state, shown as ``AwaitingChannel`` in the UI, due at ``until``."""
-    return Scheduled(scheduled_time=until, name=AWAITING_CHANNEL, message=message)
+    """The parked state: ``AwaitingChannel``, since now, its message saying what and until when."""
+    now = datetime.now(UTC)
+    return Scheduled(
+        scheduled_time=now,
+        name=AWAITING_CHANNEL,
+        message=f"{message} since {now:%Y-%m-%d %H:%M} UTC (deadline {until:%Y-%m-%d %H:%M} UTC)",
+    )
+
+
+def woken_state() -> Any:
+    """The state a waker proposes: ``Pending`` named ``Woken`` (an executor claims it next)."""
+    return Pending(name=WOKEN, message="woken: the channel settled or its deadline passed")
 
 
 def is_parked(flow_run: FlowRun) -> bool:
@@ -73,18 +87,6 @@ def current_flow_run() -> tuple[UUID | None, bool]:
 
     run_id = flow_run.id
     return (UUID(run_id) if run_id else None), bool(deployment.id)
-
-
-async def label_current_run(*, name: str, tags: Iterable[str]) -> None:
-    """Give the running flow run its final name and tags (once the client id is known)."""
-    run_id, _ = current_flow_run()
-    if run_id is None:
-        return
-    async with get_client() as client:
-        flow_run = await client.read_flow_run(run_id)
-        merged = sorted(set(flow_run.tags) | set(tags))
-        if flow_run.name != name or merged != sorted(flow_run.tags):
-            await client.update_flow_run(run_id, name=name, tags=merged)
 
 
 async def owner_state(flow_run_id: str) -> str:
@@ -102,16 +104,29 @@ async def owner_state(flow_run_id: str) -> str:
     return "running"
 
 
-async def park_current_run(*, until: datetime, message: str) -> None:
-    """Park the running flow run until ``until`` (or an earlier wake) and end this process."""
-    flow_run_id, _ = current_flow_run()
-    if flow_run_id is None:
-        raise RuntimeError("only a flow run can park itself")
-    async with get_client() as client:
-        result = await client.set_flow_run_state(
-            flow_run_id, awaiting_state(until, message), force=True
-        )
-    raise Pause(state=result.state)
+async def park_successor(
+    *, channel_id: str, until: datetime, message: str, attempt: int
+) -> FlowRun:
+    """Create a fresh parked run of this run's deployment to wait on in its place.
+
+    For a woken run that finds its channel still ``setting_up``: the new run has this run's
+    parameters, name and tags and a fresh idempotency key (this run's id and ``attempt``), so a
+    retry of the same hand-over returns the same successor. The caller records the successor as
+    the onboarding's flow run and ends this run ``Completed``.
+    """
+    from prefect.runtime import deployment, flow_run
+
+    if flow_run.id is None or not deployment.id:
+        raise RuntimeError("only a flow run of a deployment can hand over to a parked run")
+    return await create_waiting_run(
+        deployment_id=UUID(deployment.id),
+        parameters={**flow_run.parameters, "trigger": "rewait"},
+        name=flow_run.name,
+        tags=flow_run.tags,
+        until=until,
+        idempotency_key=f"onboard-{channel_id}-after-{flow_run.id}-{attempt}",
+        message=message,
+    )
 
 
 async def create_waiting_run(
@@ -131,7 +146,7 @@ async def create_waiting_run(
     Pass ``client`` when creating many: one client's pooled connections create runs about three
     times faster than a client per run on a PostgreSQL-backed server (bench/bench_waiting.py).
     """
-    state = Scheduled(scheduled_time=datetime.now(UTC)) if wake_now else None
+    state = woken_state() if wake_now else None
     async with contextlib.AsyncExitStack() as stack:
         if client is None:
             client = await stack.enter_async_context(get_client())
@@ -148,10 +163,11 @@ async def create_waiting_run(
 async def wake_runs(
     flow_run_ids: Iterable[UUID | str], *, limit: int | None = None, concurrency: int = 8
 ) -> list[str]:
-    """Make parked runs due now, at most ``limit`` of them, in the order given.
+    """Wake parked runs by compare-and-set, at most ``limit`` of them, in the order given.
 
-    Returns the ids woken. The runs are read 200 per request and only the parked ones get a
-    state change, so waking a thousand runs costs a thousand state writes, not two thousand calls.
+    Returns the ids this call woke: a run counts only when Prefect accepted the ``Woken``
+    proposal, so of concurrent wakers exactly one reports it. The runs are read 200 per request
+    and only the parked ones get a proposal.
     """
     ids = _uuids(flow_run_ids)
     woken: list[str] = []
@@ -159,10 +175,9 @@ async def wake_runs(
 
     async def wake(client: PrefectClient, flow_run_id: UUID) -> None:
         async with gate:
-            await client.set_flow_run_state(
-                flow_run_id, Scheduled(scheduled_time=datetime.now(UTC)), force=True
-            )
-            woken.append(str(flow_run_id))
+            result = await client.set_flow_run_state(flow_run_id, woken_state(), force=False)
+            if result.status == SetStateStatus.ACCEPT:
+                woken.append(str(flow_run_id))
 
     async with get_client() as client:
         parked: list[UUID] = []

@@ -36,6 +36,7 @@ __all__ = [
     "ClaimKind",
     "claim_channel",
     "finish_run",
+    "hand_over",
     "load_timeline",
     "open_history_run",
     "record_status",
@@ -219,6 +220,18 @@ async def finish_run(claim: Claim, *, state: RunState, reason: str | None = None
             finished_at=now,
             settled_at=run.settled_at or now,
             stage=str(state),
+        )
+
+
+def hand_over(claim: Claim, *, flow_run_id: str) -> None:
+    """Make ``flow_run_id`` (a fresh parked run) the flow run carrying the onboarding on."""
+    with session_scope(history_engine()) as session:
+        update_run(
+            session,
+            run_id=claim.run_id,
+            flow_run_id=flow_run_id,
+            state=RunState.WAITING,
+            stage="waiting for the channel",
         )
 
 

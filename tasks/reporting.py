@@ -1,13 +1,11 @@
-"""Tasks that leave something for people to read in the Prefect UI."""
+"""What onboarding runs leave for people to read in the Prefect UI."""
 
 from __future__ import annotations
 
 import re
 from datetime import UTC, datetime
 
-from prefect import task
 from prefect.artifacts import create_markdown_artifact
-from prefect.cache_policies import NO_CACHE
 
 from onboarding.hub import Channel
 from onboarding.timeline import render_timeline
@@ -22,11 +20,14 @@ def artifact_key(prefix: str, channel_id: str) -> str:
     return f"{prefix}-{slug}"[:200]
 
 
-@task(name="publish-timeline", cache_policy=NO_CACHE)
 async def publish_timeline(
     claim: Claim, channel: Channel | None, *, outcome: str, reason: str | None = None
 ) -> None:
-    """Publish the channel's timeline and the run's outcome as a markdown artifact."""
+    """Publish the channel's timeline and the run's outcome as a markdown artifact of the run.
+
+    A plain function, not a task: it writes one artifact, which belongs to the flow run either
+    way, and a retry has nothing to fix; a task run would add three state round trips.
+    """
     markdown = render_timeline(
         channel_id=claim.channel_id,
         client_name=channel.client_name if channel else None,

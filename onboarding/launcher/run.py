@@ -2,7 +2,7 @@
 
 Start order: the Prefect API (found or started) -> the receiver (in this process; handoffs held
 until the deployments exist) -> the sandbox when no credentials are set (its first signups reach
-the receiver at once) -> the served deployments (the watcher's first sweep finds the sandbox up).
+the receiver at once) -> the executor (the watcher's first sweep finds the sandbox up).
 Stop order: the receiver, then each child process group, newest first.
 
 A first Ctrl-C or SIGTERM stops everything gracefully and the command exits 0 (stopping is how a
@@ -42,7 +42,6 @@ from onboarding.store import StoreError, make_engine, masked_url, upgrade
 __all__ = ["up"]
 
 DEPLOYMENT_TIMEOUT = 120.0
-RUNNER_POLL_SECONDS = "2"  # served deployments look for new runs this often (latency)
 
 
 class _Up:
@@ -147,9 +146,9 @@ class _Up:
                 highlight=False,
             )
         serve = self.children.start(
-            "the served deployments",
+            "the executor",
             ["-m", "deployments.serve"],
-            env={**env, "PREFECT_RUNNER_POLL_FREQUENCY": RUNNER_POLL_SECONDS},
+            env=env,
             log_name="serve.log",
         )
         await wait_for_deployments(prefect.api_url, within=DEPLOYMENT_TIMEOUT, child=serve)

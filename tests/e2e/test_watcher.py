@@ -33,9 +33,9 @@ def test_lost_webhook_is_found_by_the_sweep_and_completes(deployed, sandbox, cal
     assert len(callback_receiver.calls) == 1
 
 
-def test_deployment_run_parks_itself_then_finishes_when_woken(deployed, sandbox):
-    """A deployment run that finds its channel setting_up parks as AwaitingChannel (no process
-    held) and finishes once the sweep wakes it."""
+def test_deployment_run_still_setting_up_hands_over_to_a_parked_run(deployed, sandbox):
+    """A deployment run that finds its channel setting_up ends Completed, handing over to a fresh
+    parked run (AwaitingChannel, no process held), which finishes once the sweep wakes it."""
     from prefect.client.orchestration import get_client
     from prefect.deployments import run_deployment
 
@@ -46,13 +46,18 @@ def test_deployment_run_parks_itself_then_finishes_when_woken(deployed, sandbox)
         timeout=0,
     )
 
-    def state():
+    def state(flow_run_id):
         with get_client(sync_client=True) as client:
-            return client.read_flow_run(flow_run.id).state
+            return client.read_flow_run(flow_run_id).state
 
-    wait_for(lambda: state().name == "AwaitingChannel", what="the run to park itself")
-    assert "waiting for channel" in state().message
-    assert history_runs(deployed.db_url, channel["id"])[0].state == "waiting"
+    wait_for(lambda: state(flow_run.id).is_completed(), what="the run to hand over")
+    assert "handed over" in state(flow_run.id).message
+    [run] = history_runs(deployed.db_url, channel["id"])
+    assert run.state == "waiting"
+    successor = run.flow_run_id
+    assert successor != str(flow_run.id)
+    assert state(successor).name == "AwaitingChannel"
+    assert "waiting for channel" in state(successor).message
     sandbox.set_status(channel["id"], "ready", status="ready")
     sweep_now()
-    wait_for(lambda: state().is_completed(), what="the woken run to complete", timeout=120)
+    wait_for(lambda: state(successor).is_completed(), what="the woken run to complete", timeout=120)

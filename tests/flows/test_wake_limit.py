@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from prefect import flow, get_client
 from prefect.states import Completed, Running
 
+from onboarding.orchestration.executor import WOKEN
 from onboarding.sweep import ActiveRun
 from tasks.flow_runs import AWAITING_CHANNEL, awaiting_state, wake_runs
 from tasks.sweep import wake_onboardings
@@ -51,14 +52,14 @@ async def test_wakes_only_up_to_the_limit_counting_runs_already_executing(
 
     first = await wake_onboardings.fn(_active(parked))
     assert first.woken == ["ch-0", "ch-1"]
-    assert await _state_names(parked) == ["Scheduled"] * 2 + [AWAITING_CHANNEL] * 3
+    assert await _state_names(parked) == [WOKEN] * 2 + [AWAITING_CHANNEL] * 3
 
     assert (await wake_onboardings.fn(_active(parked))).woken == []  # no room yet
 
     async with get_client() as client:
         await client.set_flow_run_state(executing, Completed(), force=True)
     assert (await wake_onboardings.fn(_active(parked))).woken == ["ch-2"]
-    assert await _state_names(parked) == ["Scheduled"] * 3 + [AWAITING_CHANNEL] * 2
+    assert await _state_names(parked) == [WOKEN] * 3 + [AWAITING_CHANNEL] * 2
 
 
 async def test_wake_runs_skips_runs_that_are_not_parked(prefect_api):
@@ -70,4 +71,4 @@ async def test_wake_runs_skips_runs_that_are_not_parked(prefect_api):
     woken = await wake_runs([running, parked, "not-a-uuid"])
 
     assert woken == [parked]
-    assert await _state_names([parked, running]) == ["Scheduled", "Running"]
+    assert await _state_names([parked, running]) == [WOKEN, "Running"]

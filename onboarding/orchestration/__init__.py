@@ -1,0 +1,1 @@
+"""The Prefect side of the orchestrator: carrying decisions out, and the executor that runs them."""
