@@ -91,7 +91,14 @@ def main(argv: list[str] | None = None) -> None:
         help="seconds runs in flight may take to finish when stopping (then handed back)",
     )
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    # Prefect configured logging when it was imported; the executor's own lines go to stderr.
+    handler = logging.StreamHandler()
+    handler.setFormatter(
+        logging.Formatter("%(asctime)s | %(levelname)-7s | %(name)s - %(message)s")
+    )
+    executor_log = logging.getLogger("onboarding.executor")
+    executor_log.addHandler(handler)
+    executor_log.setLevel(logging.INFO)
     settings = load_settings()
 
     async def setup(executor: Executor) -> None:

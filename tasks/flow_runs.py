@@ -10,9 +10,9 @@ as timed out.
 * a run created by a webhook or the watcher is *born* parked (``create_waiting_run``), so it starts
   executing only once, when its channel settles;
 * the watcher, a status webhook or ``onboarding onboard`` wakes a parked run with ``wake_runs``: it
-  proposes ``Pending`` named ``Woken``, never forced. Prefect's ``PreventPendingTransitions`` rule
-  accepts that only from ``Scheduled``, so of several wakers racing, one wins and the others are
-  refused once the run is woken, claimed or running: one execution, one key;
+  proposes a plain ``Pending``, never forced. Prefect's ``PreventPendingTransitions`` rule
+  refuses that from any ``Pending`` (woken or claimed) or ``Running`` state, so of several wakers
+  racing one wins and the others are refused: one execution, one key;
 * a woken run that finds its channel still ``setting_up`` (a status that flapped back) hands over
   to a fresh parked run (``park_successor``) and ends ``Completed`` saying so.
 """
@@ -71,7 +71,7 @@ def awaiting_state(until: datetime, message: str) -> Any:
 
 
 def woken_state() -> Any:
-    """The state a waker proposes: ``Pending`` named ``Woken`` (an executor claims it next)."""
+    """The state a waker proposes: a plain ``Pending`` (an executor claims it next)."""
     return Pending(name=WOKEN, message="woken: the channel settled or its deadline passed")
 
 
@@ -165,7 +165,7 @@ async def wake_runs(
 ) -> list[str]:
     """Wake parked runs by compare-and-set, at most ``limit`` of them, in the order given.
 
-    Returns the ids this call woke: a run counts only when Prefect accepted the ``Woken``
+    Returns the ids this call woke: a run counts only when Prefect accepted the wake
     proposal, so of concurrent wakers exactly one reports it. The runs are read 200 per request
     and only the parked ones get a proposal.
     """

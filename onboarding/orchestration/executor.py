@@ -4,11 +4,11 @@ It serves the deployments it is given. Every ``poll`` seconds it asks the Prefec
 runs of those deployments (``Scheduled`` with their time come, except parked ones, and woken ones),
 claims each through Prefect's normal orchestration and runs the ones it won as asyncio tasks, at
 most ``limit`` at once. Claiming is proposing ``Pending`` named :data:`CLAIMED`, never forced:
-Prefect's ``PreventPendingTransitions`` rule accepts it only from ``Scheduled`` or from another
-``Pending`` name, so when several executors race for a run exactly one gets ``ACCEPT``; the rest
-get ``ABORT`` and move on. A won run is executed with :func:`prefect.flow_engine.run_flow`, the
-function Prefect's own engine entry point calls: states, logs, task runs and artifacts reach the
-API exactly as from a flow-run process.
+Prefect's ``PreventPendingTransitions`` rule accepts it only from ``Scheduled`` or from a
+``Pending`` of another name (a woken run), so when several executors race for a run exactly one
+gets ``ACCEPT``; the rest get ``ABORT`` and move on. A won run is executed with
+:func:`prefect.flow_engine.run_flow`, the function Prefect's own engine entry point calls:
+states, logs, task runs and artifacts reach the API exactly as from a flow-run process.
 
 Runs execute on the executor's own event loop, which runs in a thread of its own (see
 :func:`serve_until_signalled`): Prefect's engine installs a SIGTERM handler only when it runs in
@@ -67,8 +67,11 @@ logger = logging.getLogger("onboarding.executor")
 PARKED = "AwaitingChannel"
 """A parked run: ``Scheduled`` under this name, which no executor takes and Prefect never marks
 ``Late`` (its late-runs service only looks at runs named ``Scheduled``)."""
-WOKEN = "Woken"
-"""A woken run: ``Pending`` under this name until an executor claims it."""
+WOKEN = "Pending"
+"""A woken run: plain ``Pending`` until an executor claims it. Prefect's
+``PreventPendingTransitions`` rule refuses a proposal of this name from any ``Pending`` or
+``Running`` state, so a late waker can never send a claimed or running run back; a different
+name (say "Woken") would be accepted from ``Claimed``, which is a named ``Pending``."""
 CLAIMED = "Claimed"
 """The ``Pending`` name an executor proposes to claim a run."""
 HANDED_BACK = "HandedBack"
@@ -108,6 +111,12 @@ class Executor:
     async def serve(self, stop: asyncio.Event, *, grace: float = 8.0) -> None:
         """Claim and run due flow runs until ``stop`` is set; then drain (see the module doc)."""
         self._room = asyncio.Event()
+        logger.info(
+            "executor %s serving %d deployment(s), at most %d run(s) at once",
+            self.name,
+            len(self.flows),
+            self.limit,
+        )
         async with get_client() as client:
             while not stop.is_set():
                 try:
