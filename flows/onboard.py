@@ -26,11 +26,11 @@ from onboarding.procedure import Verdict, poll_delay
 from onboarding.store import RunState
 from tasks.alerting import alert_on_flow_failure, raise_alert, resolve_channel_alerts
 from tasks.channels import read_channel
-from tasks.flow_runs import current_flow_run, park_successor
+from tasks.flow_runs import current_flow_run, label_direct_run, park_successor
 from tasks.followup import notify_partner
 from tasks.history import Claim, ClaimKind, claim_channel, finish_run, hand_over, record_status
 from tasks.reporting import publish_timeline
-from tasks.resources import settings
+from tasks.resources import partner_id, settings
 
 __all__ = ["onboard_channel", "run_name"]
 
@@ -53,6 +53,11 @@ async def onboard_channel(
     if client_id is None:
         client_id = _client_of(await read_channel(channel_id))
     flow_run_id, from_deployment = current_flow_run()
+    if not from_deployment:
+        await label_direct_run(
+            name=run_name(channel_id, client_id),
+            tags=["onboarding", f"partner:{partner_id()}", f"client:{client_id or 'unknown'}"],
+        )
 
     claim = await claim_channel.fn(
         channel_id=channel_id,

@@ -50,6 +50,7 @@ __all__ = [
     "create_waiting_run",
     "current_flow_run",
     "is_parked",
+    "label_direct_run",
     "owner_state",
     "park_successor",
     "revive_stalled_runs",
@@ -87,6 +88,19 @@ def current_flow_run() -> tuple[UUID | None, bool]:
 
     run_id = flow_run.id
     return (UUID(run_id) if run_id else None), bool(deployment.id)
+
+
+async def label_direct_run(*, name: str, tags: Iterable[str]) -> None:
+    """Name and tag a flow run started by calling the flow (``onboarding onboard``, tests).
+
+    Runs of the deployment get their name and tags when they are created and are never renamed;
+    a direct call has no creator that knows the client id, so the run labels itself once.
+    """
+    run_id, _ = current_flow_run()
+    if run_id is None:
+        return
+    async with get_client() as client:
+        await client.update_flow_run(run_id, name=name, tags=sorted(set(tags)))
 
 
 async def owner_state(flow_run_id: str) -> str:
