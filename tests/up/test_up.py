@@ -77,3 +77,17 @@ def test_ctrl_c_stops_every_child_cleanly(tmp_path: Path) -> None:
     assert "KeyboardInterrupt" not in output
     ports = [up.prefect_port, up.receiver_port, up.sandbox_port]
     wait_for(lambda: _all_gone(tmp_path, ports), timeout=15, what="children to be gone")
+
+
+def test_kill_9_of_up_leaves_no_child_behind(tmp_path: Path) -> None:
+    """`up` killed outright (SIGKILL, no cleanup of its own): its Prefect server, executor and
+    sandbox die with it and free their ports."""
+    with running_up(tmp_path) as up:
+        wait_for(lambda: "Ctrl-C to stop" in up.output(), timeout=STARTUP, what="the panel")
+        assert any("deployments.serve" in cmd for cmd in processes_in(tmp_path))
+        assert any("prefect server start" in cmd for cmd in processes_in(tmp_path))
+        up.process.kill()
+        up.wait(timeout=30)
+
+        ports = [up.prefect_port, up.receiver_port, up.sandbox_port]
+        wait_for(lambda: _all_gone(tmp_path, ports), timeout=60, what="children to be gone")
