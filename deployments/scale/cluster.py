@@ -26,7 +26,11 @@ __all__ = ["Cluster", "ClusterSpec", "main", "server_env"]
 
 REPO = Path(__file__).resolve().parents[2]
 PREFECT = [sys.executable, "-m", "prefect"]
-DEPLOYMENTS = ("onboard-channel/onboard-channel", "watch-channels/watch-channels", "report/report")
+DEPLOYMENTS = (
+    "onboard-channel/onboard-channel",
+    "watch-channels/watch-channels",
+    "daily-report/report",
+)
 
 
 @dataclass
@@ -41,8 +45,8 @@ class ClusterSpec:
     workers: int = 2  # executors (`python -m deployments.serve`), each on its own API process
     pool: str = "onboarding"
     log_dir: Path = REPO / ".onboarding" / "scale"
-    product_env: dict[str, str] = field(default_factory=dict)  # D360_*, ONBOARDING_* for workers
-    cwd: Path = REPO  # workers run the flows from here (a checkout with the package installed)
+    product_env: dict[str, str] = field(default_factory=dict)  # D360_*, ONBOARDING_* for executors
+    cwd: Path = REPO  # executors run the flows from here (a checkout with the package installed)
     register: bool = True  # wait until the executors have registered the deployments
 
     @property
