@@ -3,8 +3,8 @@
     python bench/bench_waiting.py [--n 1000] [--backend sqlite|postgresql] [--sweep-every 15]
 
 Runs the product as deployed, every part a real process on loopback: a Prefect server
-(`prefect server start`, on SQLite or PostgreSQL), `python -m deployments.serve`, the Partner API
-sandbox, and the history (SQLite file or PostgreSQL database). Then:
+(`prefect server start`, on SQLite or PostgreSQL), `python -m deployments.serve` (the executor),
+the Partner API sandbox, and the history (SQLite file or PostgreSQL database). Then:
 
 1. **backlog**: N channels appear in the sandbox, all ``setting_up``, with their webhooks lost; one
    sweep (``watch-channels`` run in-process) finds them: time until every one has a history row,
@@ -16,7 +16,7 @@ sandbox, and the history (SQLite file or PostgreSQL database). Then:
    start): latency from each flip to the history recording ``ready`` and to the run finishing
    (p50/p95), without a queue of runs waiting for a process slot;
 4. **settling**: all the others turn ``ready`` at once: the same latencies, the time until all
-   completed, where the CPU went, and flow-run process starts per onboarding (all N).
+   completed, where the CPU went, and executions per onboarding (all N).
 
 Figures are printed; nothing here passes or fails.
 """
@@ -148,11 +148,6 @@ def main() -> None:
     parser.add_argument("--max-running", type=int, default=4)
     parser.add_argument("--skip-settling", action="store_true")
     parser.add_argument(
-        "--cold",
-        action="store_true",
-        help="start each flow run in a fresh interpreter (ONBOARDING_WARM_START=false)",
-    )
-    parser.add_argument(
         "--detect-sample", type=int, default=60, help="channels turned ready one at a time"
     )
     parser.add_argument(
@@ -173,7 +168,6 @@ def main() -> None:
         PREFECT_HOME=str(work / "prefect"),
         PREFECT_SERVER_ANALYTICS_ENABLED="false",
         PREFECT_API_URL=api,
-        PREFECT_RUNNER_POLL_FREQUENCY="2",
         PREFECT_LOGGING_LEVEL="WARNING",
     )
     databases: list[str] = []
@@ -194,7 +188,7 @@ def main() -> None:
         ONBOARDING_SWEEP_INTERVAL="3600",  # this script sweeps itself, on its own clock
         ONBOARDING_MAX_RUNNING=str(args.max_running),
         ONBOARDING_CREATE_API_KEY="false",
-        ONBOARDING_WARM_START=str(not args.cold).lower(),
+        ONBOARDING_EXECUTOR_POLL="1",
     )
     os.environ.update(env)
     logs = work / "logs"
@@ -289,10 +283,9 @@ def run_bench(args, env, procs, serve, history, sandbox_port) -> None:
 
     n = args.n
     ids = control.post("/channels/bulk", json={"count": n, "send_webhook": False}).json()["ids"]
-    starts = "cold (a fresh interpreter each)" if args.cold else "warm (forked from a fork server)"
     print(
         f"== backend {args.backend}, N = {n:,} setting_up channels, webhooks lost; "
-        f"flow-run starts {starts}",
+        "flow runs executed in-process by one executor",
         flush=True,
     )
 
@@ -387,7 +380,7 @@ def run_bench(args, env, procs, serve, history, sandbox_port) -> None:
     busy, elapsed = (now - then for now, then in zip(machine_busy(), machine0, strict=True))
     per = len(rest)
     print(
-        f"  CPU-s while settling, per onboarding: flow-run processes + runner "
+        f"  CPU-s while settling, per onboarding: executor "
         f"{serve_cpu / per:.2f}, Prefect server {server_cpu_s / per:.2f}, sweeps "
         f"{sweeper.own_cpu / per:.2f}, sandbox {sandbox_cpu / per:.2f}; the machine's CPUs "
         f"were {busy / elapsed:.0%} busy ({os.cpu_count()} CPUs, {total_s:.0f} s)"
@@ -396,8 +389,9 @@ def run_bench(args, env, procs, serve, history, sandbox_port) -> None:
         runs = session.exec(select(OnboardingRun).where(OnboardingRun.channel_id.in_(ids))).all()  # type: ignore[attr-defined]
     starts = process_starts([r.flow_run_id for r in runs if r.flow_run_id])
     print(
-        f"flow-run process starts per onboarding (all {n:,}): max {max(starts)}, "
-        f"mean {statistics.mean(starts):.2f} (a start = one Running state)"
+        f"executions per onboarding (all {n:,}): max {max(starts)}, "
+        f"mean {statistics.mean(starts):.2f} (one Running state each; no process is started: "
+        f"the executor runs them in-process)"
     )
     print(f"  at {datetime.now(UTC):%Y-%m-%d %H:%M} UTC")
 

@@ -1,29 +1,36 @@
-"""Serve every deployment from one process: the embedded default (`onboarding up` runs this).
+"""The executor for every deployment (what `onboarding up` runs): claims due runs, runs them here.
 
-    python -m deployments.serve
+    python -m deployments.serve [--grace SECONDS]
 
-Each flow run executes in a subprocess of this one. Waiting onboardings are parked runs and hold
-no process; ``ONBOARDING_MAX_RUNNING`` caps the ones executing at once.
+It registers the deployments (the names in prefect.yaml) with the Prefect API, then runs their
+flow runs in this process as asyncio tasks, at most ``ONBOARDING_MAX_RUNNING`` onboardings at once
+(plus one slot for the sweep or the report). Start it on as many machines as needed against one
+Prefect server: each claims runs through Prefect's orchestration, so every run executes once.
+Waiting onboardings are parked runs and hold nothing. It starts a sweep as soon as it serves.
+SIGTERM or Ctrl-C stops it gracefully.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
+import argparse
+import logging
 from typing import Any
+from uuid import UUID
 
 from prefect import Flow
 from prefect.client.schemas.objects import ConcurrencyLimitConfig, ConcurrencyLimitStrategy
-from prefect.exceptions import TerminationSignal
-from prefect.runner import Runner
 
-from deployments.warm_start import install_warm_start
 from flows.onboard import onboard_channel
 from flows.report import daily_report
 from flows.watch import watch_channels
+from onboarding.orchestration.executor import Executor, serve_until_signalled
+from onboarding.orchestration.flow_runs import sweep_now
 from onboarding.settings import Settings, load_settings
 
-__all__ = ["build_runner", "main", "served_flows"]
+__all__ = ["GRACE_SECONDS", "build_executor", "main", "register", "served_flows"]
+
+GRACE_SECONDS = 8.0
+"""How long a stopping executor lets runs in flight finish (``onboarding up`` waits 10 s)."""
 
 
 def served_flows(settings: Settings) -> list[tuple[Flow[..., Any], dict[str, Any]]]:
@@ -62,31 +69,45 @@ def served_flows(settings: Settings) -> list[tuple[Flow[..., Any], dict[str, Any
     ]
 
 
-def build_runner(settings: Settings) -> Runner:
-    """A runner with every deployment registered, holding the flow objects themselves.
-
-    ``add_flow`` (unlike ``serve(*deployments)``) keeps each flow in memory, so a run starts by
-    calling the flow in a subprocess instead of ``python -m prefect.engine`` loading it from its
-    entrypoint; with ``ONBOARDING_WARM_START`` that subprocess is forked from a warm fork server.
-
-    The cap on executing runs is the runner's ``limit``, not a deployment concurrency limit:
-    measured on the SQLite server, deployment slots leaked under load (runs stuck in
-    ``AwaitingConcurrencySlot``/``Submitting`` while the server logged "database is locked"),
-    while the runner's own limit just leaves the extra runs ``Scheduled`` until a slot frees.
-    """
-    if settings.warm_start:
-        install_warm_start()
-    runner = Runner(name="onboarding", limit=settings.max_running + 1)
+async def register(settings: Settings) -> dict[UUID, Flow[..., Any]]:
+    """Create or update every deployment with the Prefect API: ``{deployment id: flow}``."""
+    served: dict[UUID, Flow[..., Any]] = {}
     for flow, options in served_flows(settings):
-        runner.add_flow(flow, **options)
-    return runner
+        deployment = await flow.ato_deployment(**options)
+        served[await deployment.aapply()] = flow
+    return served
 
 
-def main() -> None:
-    """Register the deployments with the Prefect API and run their flow runs until stopped."""
-    runner = build_runner(load_settings())
-    with contextlib.suppress(KeyboardInterrupt, TerminationSignal):
-        asyncio.run(runner.start())
+def build_executor(settings: Settings) -> Executor:
+    """An executor with no deployments yet (:func:`register` fills them in once it runs)."""
+    return Executor(flows={}, limit=settings.max_running + 1, poll=settings.executor_poll)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Register the deployments and run their flow runs until SIGTERM or Ctrl-C."""
+    parser = argparse.ArgumentParser(prog="python -m deployments.serve", description=__doc__)
+    parser.add_argument(
+        "--grace",
+        type=float,
+        default=GRACE_SECONDS,
+        help="seconds runs in flight may take to finish when stopping (then handed back)",
+    )
+    args = parser.parse_args(argv)
+    # Prefect configured logging when it was imported; the executor's own lines go to stderr.
+    handler = logging.StreamHandler()
+    handler.setFormatter(
+        logging.Formatter("%(asctime)s | %(levelname)-7s | %(name)s - %(message)s")
+    )
+    executor_log = logging.getLogger("onboarding.executor")
+    executor_log.addHandler(handler)
+    executor_log.setLevel(logging.INFO)
+    settings = load_settings()
+
+    async def setup(executor: Executor) -> None:
+        executor.flows = await register(settings)
+        await sweep_now()  # reconcile at once, not one sweep interval after a (re)start
+
+    raise SystemExit(serve_until_signalled(build_executor(settings), grace=args.grace, setup=setup))
 
 
 if __name__ == "__main__":

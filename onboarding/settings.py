@@ -195,10 +195,11 @@ class Settings(BaseSettings):
         description="Onboarding runs due or executing at once: when more channels settle, the "
         "watcher wakes the rest as these finish. Raise it with the number of workers.",
     )
-    warm_start: bool = Field(
-        True,
-        description="Fork served flow runs from a process that has imported the flows already "
-        "(about 1 CPU-s less per run start); off starts each run in a fresh interpreter.",
+    executor_poll: float = Field(
+        1.0,
+        gt=0,
+        description="Seconds between an executor's looks for due flow runs (sooner when a run "
+        "it executes finishes).",
     )
     prefect_port: int = Field(4200, description="Port of the local Prefect server `up` starts.")
     receiver_host: str = Field("127.0.0.1", description="Address the webhook receiver binds.")

@@ -1,5 +1,5 @@
 """Start the scaled-out setup on one machine: Prefect on PostgreSQL + Redis, API and services
-processes apart, process workers, and the two deployments registered from prefect.yaml.
+processes apart, and executors (`python -m deployments.serve`), which register the deployments.
 
     python -m deployments.scale.cluster            # reads deployments/scale/env.example's names
 
@@ -35,25 +35,30 @@ __all__ = ["Cluster", "ClusterSpec", "main", "server_env"]
 REPO = Path(__file__).resolve().parents[2]
 PREFECT = [sys.executable, "-m", "prefect"]
 ALL_INTERFACES = frozenset({"0.0.0.0", "::", ""})  # noqa: S104 - the addresses we refuse
+DEPLOYMENTS = (
+    "onboard-channel/onboard-channel",
+    "watch-channels/watch-channels",
+    "daily-report/report",
+)
 
 
 @dataclass
 class ClusterSpec:
-    """What to start: the databases and Redis to use, how many API processes and workers."""
+    """What to start: the databases and Redis to use, how many API processes and executors."""
 
     prefect_db_url: str  # postgresql+asyncpg://... : Prefect's own database
     redis_host: str = "127.0.0.1"
     redis_port: int = 6379
     redis_db: int = 0
     api_ports: list[int] = field(default_factory=lambda: [4200])
-    workers: int = 2
+    workers: int = 2  # executors (`python -m deployments.serve`), each on its own API process
     pool: str = "onboarding"
     host: str = "127.0.0.1"  # loopback or a private interface; never 0.0.0.0
     auth_string: str = field(default_factory=lambda: secrets.token_urlsafe(32), repr=False)
     log_dir: Path = REPO / ".onboarding" / "scale"
-    product_env: dict[str, str] = field(default_factory=dict)  # D360_*, ONBOARDING_* for workers
-    cwd: Path = REPO  # workers run the flows from here (a checkout with the package installed)
-    register: bool = True  # create the work pool and `prefect deploy --all` (prefect.yaml)
+    product_env: dict[str, str] = field(default_factory=dict)  # D360_*, ONBOARDING_* for executors
+    cwd: Path = REPO  # executors run the flows from here (a checkout with the package installed)
+    register: bool = True  # wait until the executors have registered the deployments
 
     def __post_init__(self) -> None:
         if self.host in ALL_INTERFACES:
@@ -126,7 +131,7 @@ class Cluster:
         self.stop()
 
     def start(self) -> None:
-        """API processes (the first migrates alone), services, work pool, deployments, workers."""
+        """API processes (the first migrates alone), services, executors (they register)."""
         server = {**self.base_env, **server_env(self.spec)}
         for index, port in enumerate(self.spec.api_ports):
             self.spawn(
@@ -145,17 +150,27 @@ class Cluster:
             )
             self.wait_healthy(self.spec.api_urls[index])
         self.spawn("services", [*PREFECT, "server", "services", "start"], server)
-        if self.spec.register:
-            self.run_cli(["work-pool", "create", self.spec.pool, "--type", "process"])
-            self.run_cli(["deploy", "--all", "--no-prompt"])
         for index in range(self.spec.workers):
             api = self.spec.api_urls[index % len(self.spec.api_urls)]
             env = {**self.base_env, **self.spec.product_env, "PREFECT_API_URL": api}
-            self.spawn(
-                f"worker-{index}",
-                [*PREFECT, "worker", "start", "--pool", self.spec.pool, "--name", f"w{index}"],
-                env,
-            )
+            self.spawn(f"executor-{index}", [sys.executable, "-m", "deployments.serve"], env)
+        if self.spec.register and self.spec.workers:
+            self.wait_registered(DEPLOYMENTS)
+
+    def wait_registered(self, names: tuple[str, ...], *, timeout: float = 120) -> None:
+        """Poll the first API until every deployment in ``names`` exists."""
+        deadline = time.monotonic() + timeout
+        api = self.spec.api_urls[0]
+        while time.monotonic() < deadline:
+            self.check_alive()
+            with contextlib.suppress(httpx.TransportError):
+                if all(
+                    httpx.get(f"{api}/deployments/name/{name}", timeout=2).status_code == 200
+                    for name in names
+                ):
+                    return
+            time.sleep(0.25)
+        raise RuntimeError(f"deployments {names} not registered after {timeout:.0f}s")
 
     def stop(self) -> None:
         """Stop every process this cluster started (their process groups), newest first."""

@@ -2,9 +2,11 @@
 
 Each child runs in a new session (so a Ctrl-C at the terminal reaches only ``up``, which decides
 how to stop them), writes stdout and stderr to its own log file, and is stopped by sending SIGTERM
-to its whole process group (a served deployment's flow-run subprocesses and the Prefect server's
-web process go with it), then SIGKILL if it is still there after a grace period. An ``atexit``
-hook kills whatever is left if ``up`` itself crashes.
+to its whole process group (the Prefect server's web process goes with it), then SIGKILL if it is
+still there after a grace period. An ``atexit`` hook kills whatever is left if ``up`` itself
+crashes; and on Linux each child asks the kernel for SIGTERM when ``up`` dies
+(``PR_SET_PDEATHSIG``), so an ``up`` killed outright (``kill -9``, the OOM killer) leaves no
+orphan holding a port: each child stops as it would on Ctrl-C.
 """
 
 from __future__ import annotations
@@ -12,6 +14,8 @@ from __future__ import annotations
 import asyncio
 import atexit
 import contextlib
+import ctypes
+import ctypes.util
 import os
 import signal
 import subprocess
@@ -23,6 +27,19 @@ from pathlib import Path
 __all__ = ["Child", "ChildExited", "Children"]
 
 GRACE_SECONDS = 10.0
+PR_SET_PDEATHSIG = 1  # prctl(2) option: the signal this process gets when its parent dies
+
+
+def die_with_parent() -> None:
+    """In a forked child before exec: get SIGTERM when the parent dies (Linux; elsewhere no-op).
+
+    Also covers a parent that died between ``fork`` and this call: then the child is already
+    re-parented, and stops itself.
+    """
+    if not sys.platform.startswith("linux"):
+        return
+    libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+    libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
 
 
 class ChildExited(Exception):
@@ -87,6 +104,7 @@ class Children:
     def __init__(self, log_dir: Path) -> None:
         self.log_dir = log_dir
         self._children: list[Child] = []
+        self._pid = os.getpid()
         atexit.register(self.kill_all)
 
     def start(
@@ -111,10 +129,16 @@ class Children:
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
+                preexec_fn=self._die_with_us,
             )
         child = Child(name, process, log_path)
         self._children.append(child)
         return child
+
+    def _die_with_us(self) -> None:
+        die_with_parent()
+        if os.getppid() != self._pid:  # ``up`` died before the child could ask
+            os.kill(os.getpid(), signal.SIGTERM)
 
     def check(self) -> None:
         """Raise :class:`ChildExited` if any child has exited."""

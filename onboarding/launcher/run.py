@@ -2,8 +2,8 @@
 
 Start order: the Prefect API (found or started, always behind an auth string) -> the receiver (in
 this process; handoffs held until the deployments exist) -> the sandbox with ``--demo`` (its
-first signups reach the receiver at once) -> the served deployments (the watcher's first sweep
-finds the sandbox up).
+first signups reach the receiver at once) -> the executor (the watcher's first sweep finds the
+sandbox up).
 Stop order: the receiver, then each child process group, newest first.
 
 A first Ctrl-C or SIGTERM stops everything gracefully and the command exits 0 (stopping is how a
@@ -49,7 +49,6 @@ __all__ = ["up"]
 DEPLOYMENT_TIMEOUT = 120.0
 DEMO_IGNORED = ("ONBOARDING_CALLBACK_URL", "ONBOARDING_CALLBACK_SECRET", "ONBOARDING_ALERT_URLS")
 DEMO_IGNORES = "ONBOARDING_CALLBACK_URL/_SECRET and ONBOARDING_ALERT_URLS are ignored"
-RUNNER_POLL_SECONDS = "2"  # served deployments look for new runs this often (latency)
 
 
 class _Up:
@@ -161,16 +160,13 @@ class _Up:
                 highlight=False,
             )
         serve = self.children.start(
-            "the served deployments",
+            "the executor",
             ["-m", "deployments.serve"],
-            env={**env, "PREFECT_RUNNER_POLL_FREQUENCY": RUNNER_POLL_SECONDS},
+            env=env,
             log_name="serve.log",
         )
         await wait_for_deployments(prefect, within=DEPLOYMENT_TIMEOUT, child=serve)
-        gate.open()
-        from onboarding.orchestration.flow_runs import sweep_now
-
-        await sweep_now()  # reconcile at once, not one sweep interval after a restart
+        gate.open()  # the executor has started a sweep already: reconciling at once
         self.events = events
         login = auth_string_path(self.home) if prefect.origin != "PREFECT_API_URL" else None
         full_url = hook_url(base, token, masked=False)

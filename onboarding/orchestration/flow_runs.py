@@ -1,18 +1,24 @@
-"""Waiting without holding a process: park onboarding runs as far-future ``Scheduled`` runs.
+"""Waiting without holding a process: parked onboarding runs, woken by compare-and-set.
 
-Measured (../shared/reference/prefect-notes.md, "Measured at scale"): every flow-run start costs
-~2.3 CPU-s, and Paused/Suspended runs cost the server CPU while they wait, but runs ``Scheduled``
-in the future cost nothing. So a waiting onboarding is a flow run in a ``Scheduled`` state named
-``AwaitingChannel`` whose time is the set-up deadline:
+A waiting onboarding is a flow run in a ``Scheduled`` state named ``AwaitingChannel``, scheduled at
+its creation time (so the Prefect UI's default Runs view, the past 7 days, shows it) with a message
+that says what it waits for and since when. No executor takes a parked run (they skip that name),
+and Prefect's late-runs service never marks it ``Late`` (it only looks at runs named
+``Scheduled``). The deadline is ours to enforce: the watcher wakes overdue runs, which then fail
+as timed out.
 
-* a run created by a webhook or the watcher is *born* parked (``create_waiting_run``), so it starts
-  a process only once, when its channel settles;
-* a run that finds its channel still ``setting_up`` parks itself (``park_current_run``): it sets
-  its own state and leaves through Prefect's ``Pause`` control flow, which ends the process without
-  marking the run finished or crashed;
-* the watcher (or a status webhook) wakes a parked run with ``wake_runs`` (``Scheduled`` now), and
-  the serving process picks it up on its next poll. If nobody wakes it, it wakes by itself at the
-  deadline and fails as timed out.
+* a run created by a webhook, the signup redirect or the watcher is *born* parked
+  (``create_parked_runs``), named and tagged once, so it starts executing only once, when its
+  channel settles;
+* the watcher, a status webhook or ``onboarding onboard`` wakes a parked run with ``wake_runs``: it
+  proposes a plain ``Pending``, never forced. Prefect's ``PreventPendingTransitions`` rule
+  refuses that from any ``Pending`` (woken or claimed) or ``Running`` state, so of several wakers
+  racing one wins and the others are refused: one execution, one key;
+* a woken run that finds something still to wait for (the channel flapped back to
+  ``setting_up``, the client's permission, the partner's callback) hands over to a fresh parked
+  run (``onboarding.orchestration.reconciler.hand_over``) and ends ``Completed`` saying so.
+
+This module and the executor are the only code in the product that talk to Prefect's API client.
 """
 
 from __future__ import annotations
@@ -36,8 +42,11 @@ from prefect.client.schemas.filters import (
     FlowRunFilterTags,
 )
 from prefect.client.schemas.objects import FlowRun, StateType
-from prefect.exceptions import ObjectNotFound, Pause
-from prefect.states import Cancelled, Completed, Failed, Scheduled
+from prefect.client.schemas.responses import SetStateStatus
+from prefect.exceptions import ObjectNotFound
+from prefect.states import Cancelled, Completed, Failed, Pending, Scheduled
+
+from onboarding.orchestration.executor import PARKED, WOKEN
 
 __all__ = [
     "AWAITING_CHANNEL",
@@ -55,7 +64,6 @@ __all__ = [
     "lost_flow_runs",
     "onboarding_deployment_id",
     "owner_state",
-    "park_current_run",
     "revive_stalled_runs",
     "run_name",
     "run_tags",
@@ -64,13 +72,23 @@ __all__ = [
     "wake_runs",
 ]
 
-AWAITING_CHANNEL = "AwaitingChannel"
+AWAITING_CHANNEL = PARKED
 READ_BATCH = 200  # flow runs read per request (the API's page limit)
 
 
 def awaiting_state(until: datetime, message: str) -> Any:
-    """A ``Scheduled`` state, shown as ``AwaitingChannel`` in the UI, due at ``until``."""
-    return Scheduled(scheduled_time=until, name=AWAITING_CHANNEL, message=message)
+    """The parked state: ``AwaitingChannel``, since now, its message saying what and until when."""
+    now = datetime.now(UTC)
+    return Scheduled(
+        scheduled_time=now,
+        name=AWAITING_CHANNEL,
+        message=f"{message} since {now:%Y-%m-%d %H:%M} UTC (deadline {until:%Y-%m-%d %H:%M} UTC)",
+    )
+
+
+def woken_state() -> Any:
+    """The state a waker proposes: a plain ``Pending`` (an executor claims it next)."""
+    return Pending(name=WOKEN, message="woken: the channel settled or its deadline passed")
 
 
 def is_parked(flow_run: FlowRun) -> bool:
@@ -100,18 +118,6 @@ async def owner_state(flow_run_id: str) -> str:
     if state.is_scheduled() or state.is_paused():
         return "waiting"
     return "running"
-
-
-async def park_current_run(*, until: datetime, message: str) -> None:
-    """Park the running flow run until ``until`` (or an earlier wake) and end this process."""
-    flow_run_id, _ = current_flow_run()
-    if flow_run_id is None:
-        raise RuntimeError("only a flow run can park itself")
-    async with get_client() as client:
-        result = await client.set_flow_run_state(
-            flow_run_id, awaiting_state(until, message), force=True
-        )
-    raise Pause(state=result.state)
 
 
 class NoDeployment(Exception):
@@ -220,13 +226,10 @@ async def _create_parked_runs(
 
     async def create(client: PrefectClient, run: ParkedRun) -> str:
         state = (
-            Scheduled(scheduled_time=datetime.now(UTC))
+            woken_state()
             if run.wake_now
             else awaiting_state(
-                run.until,
-                run.message
-                or f"waiting for channel {run.channel_id} to settle "
-                f"(since {datetime.now(UTC):%Y-%m-%d %H:%M} UTC)",
+                run.until, run.message or f"waiting for channel {run.channel_id} to settle"
             )
         )
         async with gate:
@@ -297,10 +300,11 @@ async def lost_flow_runs(flow_run_ids: Iterable[str]) -> dict[str, bool]:
 async def wake_runs(
     flow_run_ids: Iterable[UUID | str], *, limit: int | None = None, concurrency: int = 8
 ) -> list[str]:
-    """Make parked runs due now, at most ``limit`` of them, in the order given.
+    """Wake parked runs by compare-and-set, at most ``limit`` of them, in the order given.
 
-    Returns the ids woken. The runs are read 200 per request and only the parked ones get a
-    state change, so waking a thousand runs costs a thousand state writes, not two thousand calls.
+    Returns the ids this call woke: a run counts only when Prefect accepted the wake
+    proposal, so of concurrent wakers exactly one reports it. The runs are read 200 per request
+    and only the parked ones get a proposal.
     """
     ids = _uuids(flow_run_ids)
     woken: list[str] = []
@@ -308,10 +312,9 @@ async def wake_runs(
 
     async def wake(client: PrefectClient, flow_run_id: UUID) -> None:
         async with gate:
-            await client.set_flow_run_state(
-                flow_run_id, Scheduled(scheduled_time=datetime.now(UTC)), force=True
-            )
-            woken.append(str(flow_run_id))
+            result = await client.set_flow_run_state(flow_run_id, woken_state(), force=False)
+            if result.status == SetStateStatus.ACCEPT:
+                woken.append(str(flow_run_id))
 
     async with get_client() as client:
         parked: list[UUID] = []

@@ -14,7 +14,7 @@ import asyncio
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from prefect.states import Completed, State
@@ -306,7 +306,7 @@ async def hand_over(claim: Claim, *, until: datetime, reason: str) -> State[Any]
                 partner_id=claim.partner_id,
                 trigger="handover",
                 until=until,
-                message=f"{reason} (since {datetime.now(UTC):%Y-%m-%d %H:%M} UTC)",
+                message=reason,
             )
         ]
     )

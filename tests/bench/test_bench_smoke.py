@@ -87,7 +87,7 @@ def test_naive_poller_runs_standalone(sandbox: SandboxServer) -> None:
 
 def test_waiting_bench_parks_wakes_and_starts_each_run_once() -> None:
     """bench_waiting, as deployed at N = 6: all parked without a process, all completed, each
-    flow run started exactly once."""
+    flow run executed exactly once."""
     out = run_script(
         "bench_waiting.py",
         *("--n", "6", "--idle", "1", "--sweep-every", "3"),
@@ -98,4 +98,4 @@ def test_waiting_bench_parks_wakes_and_starts_each_run_once() -> None:
     assert "waiting: 0 flow-run processes" in out, out
     assert "detection: 2 channels turned ready" in out, out
     assert "settling: 4 channels turned ready" in out, out
-    assert "process starts per onboarding (all 6): max 1, mean 1.00" in out, out
+    assert "executions per onboarding (all 6): max 1, mean 1.00" in out, out

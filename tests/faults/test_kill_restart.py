@@ -127,7 +127,7 @@ def test_killed_serving_process_loses_no_onboarding(
     env = {
         **cluster.base_env,
         "PREFECT_API_URL": api_url,
-        "PREFECT_RUNNER_POLL_FREQUENCY": "1",
+        "ONBOARDING_EXECUTOR_POLL": "1",
         "PREFECT_LOGGING_LEVEL": "INFO",
         "D360_HUB_URL": sandbox.api_url,
         "D360_PARTNER_ID": sandbox.partner_id,

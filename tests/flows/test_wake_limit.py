@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 from datetime import UTC, datetime, timedelta
+from uuid import UUID
 
 from prefect import flow, get_client
+from prefect.client.schemas.responses import SetStateStatus
 from prefect.states import Completed, Running
 
-from onboarding.orchestration.flow_runs import AWAITING_CHANNEL, awaiting_state, wake_runs
+from onboarding.orchestration.executor import CLAIMED, WOKEN, claim_flow_run
+from onboarding.orchestration.flow_runs import (
+    AWAITING_CHANNEL,
+    awaiting_state,
+    wake_runs,
+    woken_state,
+)
 from onboarding.orchestration.reconciler import wake_within_limit
 
 
@@ -42,14 +51,14 @@ async def test_wakes_only_up_to_the_limit_counting_runs_already_executing(
 
     first = await wake_within_limit(parked, partner_id=partner)
     assert set(first) == set(parked[:2])
-    assert await _state_names(parked) == ["Scheduled"] * 2 + [AWAITING_CHANNEL] * 3
+    assert await _state_names(parked) == [WOKEN] * 2 + [AWAITING_CHANNEL] * 3
 
     assert await wake_within_limit(parked, partner_id=partner) == []  # no room yet
 
     async with get_client() as client:
         await client.set_flow_run_state(executing, Completed(), force=True)
     assert await wake_within_limit(parked, partner_id=partner) == [parked[2]]
-    assert await _state_names(parked) == ["Scheduled"] * 3 + [AWAITING_CHANNEL] * 2
+    assert await _state_names(parked) == [WOKEN] * 3 + [AWAITING_CHANNEL] * 2
 
 
 async def test_wake_runs_skips_runs_that_are_not_parked(prefect_api):
@@ -61,4 +70,36 @@ async def test_wake_runs_skips_runs_that_are_not_parked(prefect_api):
     woken = await wake_runs([running, parked, "not-a-uuid"])
 
     assert woken == [parked]
-    assert await _state_names([parked, running]) == ["Scheduled", "Running"]
+    assert await _state_names([parked, running]) == [WOKEN, "Running"]
+
+
+async def test_parked_run_is_listed_at_its_creation_time_saying_what_it_waits_for(prefect_api):
+    """A parked run's expected start is its creation time (inside the UI's default past-7-days
+    Runs view, not at its deadline); its message says what it waits for, since when, until when."""
+    before = datetime.now(UTC)
+    until = before + timedelta(days=30)
+    run_id = await _flow_run(awaiting_state(until, "waiting for channel ch-1"), ["stand-in"])
+
+    async with get_client() as client:
+        flow_run = await client.read_flow_run(run_id)
+
+    assert before - timedelta(seconds=5) <= flow_run.expected_start_time <= datetime.now(UTC)
+    assert flow_run.state.name == AWAITING_CHANNEL
+    assert flow_run.state.message.startswith("waiting for channel ch-1 since ")
+    assert f"deadline {until:%Y-%m-%d %H:%M} UTC" in flow_run.state.message
+
+
+async def test_concurrent_wakers_of_one_run_only_one_wins(prefect_api):
+    """Three wakers racing for the same parked run: exactly one is told it woke it, and a wake
+    after the run was claimed is refused (the run stays claimed)."""
+    until = datetime.now(UTC) + timedelta(hours=1)
+    run_id = await _flow_run(awaiting_state(until, "wait"), ["stand-in"])
+
+    results = await asyncio.gather(*(wake_runs([run_id]) for _ in range(3)))
+
+    assert sorted(len(woken) for woken in results) == [0, 0, 1]
+    async with get_client() as client:
+        assert await claim_flow_run(client, UUID(run_id), owner="test")
+        result = await client.set_flow_run_state(run_id, woken_state(), force=False)
+        assert result.status != SetStateStatus.ACCEPT
+        assert (await client.read_flow_run(run_id)).state.name == CLAIMED

@@ -2,7 +2,7 @@
 
 Fresh PostgreSQL databases (Prefect's and the history's, dropped after), a Redis database number
 of its own (emptied after, and only that one), two API processes without services, one services
-process, two process workers, the deployments registered from prefect.yaml.
+process, two executors, which register the deployments.
 """
 
 from __future__ import annotations
@@ -81,7 +81,7 @@ def _run_cluster(
         "ONBOARDING_ALERT_URLS": sink_server.url,
         "ONBOARDING_CALLBACK_URL": _callback_server.url,
         "ONBOARDING_CALLBACK_SECRET": "scale-callback-secret",
-        "PREFECT_WORKER_QUERY_SECONDS": "1",
+        "ONBOARDING_EXECUTOR_POLL": "1",
         "PREFECT_LOGGING_LEVEL": "INFO",
     }
     spec = ClusterSpec(

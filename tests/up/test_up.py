@@ -313,3 +313,17 @@ def test_everything_stops_after_the_demo_window(demo_run: DemoRun) -> None:
     up = demo_run.up
     ports = [up.prefect_port, up.receiver_port, up.sandbox_port]
     wait_for(lambda: _all_gone(up.cwd, ports), timeout=15, what="children to be gone")
+
+
+def test_kill_9_of_up_leaves_no_child_behind(tmp_path: Path) -> None:
+    """`up` killed outright (SIGKILL, no cleanup of its own): its Prefect server, executor and
+    sandbox die with it and free their ports."""
+    with running_up(tmp_path, "--demo") as up:
+        wait_for(lambda: "Ctrl-C to stop" in up.output(), timeout=STARTUP, what="the panel")
+        assert any("deployments.serve" in cmd for cmd in processes_in(up.cwd))
+        assert any("prefect server start" in cmd for cmd in processes_in(up.cwd))
+        up.process.kill()
+        up.wait(timeout=30)
+
+        ports = [up.prefect_port, up.receiver_port, up.sandbox_port]
+        wait_for(lambda: _all_gone(up.cwd, ports), timeout=60, what="children to be gone")

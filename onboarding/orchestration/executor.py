@@ -1,0 +1,284 @@
+"""The executor: one long-lived process that runs many flow runs at once, in-process.
+
+It serves the deployments it is given. Every ``poll`` seconds it asks the Prefect API for the due
+runs of those deployments (``Scheduled`` with their time come, except parked ones, and woken ones),
+claims each through Prefect's normal orchestration and runs the ones it won as asyncio tasks, at
+most ``limit`` at once. Claiming is proposing ``Pending`` named :data:`CLAIMED`, never forced:
+Prefect's ``PreventPendingTransitions`` rule accepts it only from ``Scheduled`` or from a
+``Pending`` of another name (a woken run), so when several executors race for a run exactly one
+gets ``ACCEPT``; the rest get ``ABORT`` and move on. A won run is executed with
+:func:`prefect.flow_engine.run_flow`, the function Prefect's own engine entry point calls:
+states, logs, task runs and artifacts reach the API exactly as from a flow-run process.
+
+Runs execute on the executor's own event loop, which runs in a thread of its own (see
+:func:`serve_until_signalled`): Prefect's engine installs a SIGTERM handler only when it runs in
+the main thread, so here the main thread keeps the signals and decides how to stop.
+
+Stopping: no new claims; runs in flight get ``grace`` seconds to finish; any still running are
+handed back (``Scheduled`` now, named :data:`HANDED_BACK`, claimable by any executor) and the
+process exits without letting them crash, so no ``flow_crashed`` alert is raised. Their flow code
+resumes from the steps the history recorded as done.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import socket
+import threading
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+from uuid import UUID
+
+from prefect import Flow, get_client
+from prefect.client.orchestration import PrefectClient
+from prefect.client.schemas.filters import (
+    FlowRunFilter,
+    FlowRunFilterDeploymentId,
+    FlowRunFilterId,
+    FlowRunFilterNextScheduledStartTime,
+    FlowRunFilterState,
+    FlowRunFilterStateName,
+    FlowRunFilterStateType,
+)
+from prefect.client.schemas.objects import FlowRun, StateType
+from prefect.client.schemas.responses import SetStateStatus
+from prefect.client.schemas.sorting import FlowRunSort
+from prefect.flow_engine import run_flow
+from prefect.states import Pending, Scheduled
+
+__all__ = [
+    "CLAIMED",
+    "HANDED_BACK",
+    "PARKED",
+    "WOKEN",
+    "Executor",
+    "claim_flow_run",
+    "executor_name",
+    "serve_until_signalled",
+]
+
+logger = logging.getLogger("onboarding.executor")
+
+PARKED = "AwaitingChannel"
+"""A parked run: ``Scheduled`` under this name, which no executor takes and Prefect never marks
+``Late`` (its late-runs service only looks at runs named ``Scheduled``)."""
+WOKEN = "Pending"
+"""A woken run: plain ``Pending`` until an executor claims it. Prefect's
+``PreventPendingTransitions`` rule refuses a proposal of this name from any ``Pending`` or
+``Running`` state, so a late waker can never send a claimed or running run back; a different
+name (say "Woken") would be accepted from ``Claimed``, which is a named ``Pending``."""
+CLAIMED = "Claimed"
+"""The ``Pending`` name an executor proposes to claim a run."""
+HANDED_BACK = "HandedBack"
+"""A run a stopping executor gave back: ``Scheduled`` now, for any executor to claim."""
+
+
+def executor_name() -> str:
+    """``<host>:<pid>``, which claims carry in their state message."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+async def claim_flow_run(client: PrefectClient, flow_run_id: UUID, *, owner: str) -> bool:
+    """Propose ``Pending`` (never forced); True only if Prefect accepted it, so the run is ours."""
+    result = await client.set_flow_run_state(
+        flow_run_id, Pending(name=CLAIMED, message=f"claimed by executor {owner}"), force=False
+    )
+    return result.status == SetStateStatus.ACCEPT
+
+
+@dataclass
+class Executor:
+    """Claims and runs due flow runs of the deployments in ``flows``, at most ``limit`` at once."""
+
+    flows: Mapping[UUID, Flow[..., Any]]  # deployment id -> the flow its runs execute
+    limit: int
+    poll: float = 1.0
+    name: str = field(default_factory=executor_name)
+    executed: list[UUID] = field(default_factory=list)  # every run this executor ran, in order
+    _running: dict[UUID, asyncio.Task[Any]] = field(default_factory=dict, init=False)
+    _room: asyncio.Event | None = field(default=None, init=False)
+
+    @property
+    def in_flight(self) -> list[UUID]:
+        """The ids of the flow runs executing now."""
+        return list(self._running)
+
+    async def serve(self, stop: asyncio.Event, *, grace: float = 8.0) -> None:
+        """Claim and run due flow runs until ``stop`` is set; then drain (see the module doc)."""
+        self._room = asyncio.Event()
+        logger.info(
+            "executor %s serving %d deployment(s), at most %d run(s) at once",
+            self.name,
+            len(self.flows),
+            self.limit,
+        )
+        async with get_client() as client:
+            while not stop.is_set():
+                try:
+                    await self.poll_once(client)
+                except Exception:  # the API may be restarting: log, wait, poll again
+                    logger.exception("polling for due flow runs failed; retrying")
+                self._room.clear()
+                waiters = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(self._sleep())]
+                await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+                for waiter in waiters:
+                    waiter.cancel()
+            await self._drain(client, grace)
+
+    async def _sleep(self) -> None:
+        """Until the next poll: ``poll`` seconds, or sooner when a run finishes and frees room."""
+        assert self._room is not None
+        try:
+            await asyncio.wait_for(self._room.wait(), timeout=self.poll)
+        except TimeoutError:
+            return
+
+    async def poll_once(self, client: PrefectClient) -> list[UUID]:
+        """Claim as many due runs as there is room for and start them; the ids started."""
+        room = self.limit - len(self._running)
+        if room <= 0 or not self.flows:
+            return []
+        started: list[UUID] = []
+        for flow_run in await self.due_runs(client, room):
+            if flow_run.id in self._running or flow_run.deployment_id not in self.flows:
+                continue
+            if not await claim_flow_run(client, flow_run.id, owner=self.name):
+                continue  # another executor won it, or it moved on
+            self._start(flow_run)
+            started.append(flow_run.id)
+        return started
+
+    async def due_runs(self, client: PrefectClient, limit: int) -> list[FlowRun]:
+        """Woken runs first, then ``Scheduled`` runs whose time has come (never parked ones)."""
+        deployments = FlowRunFilterDeploymentId(any_=list(self.flows))
+        woken = await client.read_flow_runs(
+            flow_run_filter=FlowRunFilter(
+                deployment_id=deployments,
+                state=FlowRunFilterState(
+                    type=FlowRunFilterStateType(any_=[StateType.PENDING]),
+                    name=FlowRunFilterStateName(any_=[WOKEN]),
+                ),
+            ),
+            sort=FlowRunSort.EXPECTED_START_TIME_ASC,
+            limit=limit,
+        )
+        if len(woken) >= limit:
+            return list(woken)
+        scheduled = await client.read_flow_runs(
+            flow_run_filter=FlowRunFilter(
+                deployment_id=deployments,
+                state=FlowRunFilterState(
+                    type=FlowRunFilterStateType(any_=[StateType.SCHEDULED]),
+                    name=FlowRunFilterStateName(not_any_=[PARKED]),
+                ),
+                next_scheduled_start_time=FlowRunFilterNextScheduledStartTime(
+                    before_=datetime.now(UTC)
+                ),
+            ),
+            sort=FlowRunSort.NEXT_SCHEDULED_START_TIME_ASC,
+            limit=limit - len(woken),
+        )
+        return [*woken, *scheduled]
+
+    def _start(self, flow_run: FlowRun) -> None:
+        flow = self.flows[flow_run.deployment_id]  # type: ignore[index]
+        task = asyncio.create_task(self._execute(flow, flow_run), name=f"flow-run-{flow_run.id}")
+        self._running[flow_run.id] = task
+        self.executed.append(flow_run.id)
+        task.add_done_callback(lambda _: self._finished(flow_run.id))
+
+    def _finished(self, flow_run_id: UUID) -> None:
+        self._running.pop(flow_run_id, None)
+        if self._room is not None:
+            self._room.set()
+
+    async def _execute(self, flow: Flow[..., Any], flow_run: FlowRun) -> None:
+        """Run one claimed flow run to its end; its outcome is reported by Prefect's engine."""
+        try:
+            if flow.isasync:
+                await run_flow(flow, flow_run=flow_run, return_type="state")  # type: ignore[misc]
+            else:
+                await asyncio.to_thread(run_flow, flow, flow_run=flow_run, return_type="state")
+        except Exception:  # the engine has reported the state; keep serving the others
+            logger.exception("flow run %s ended with an error", flow_run.id)
+
+    async def _drain(self, client: PrefectClient, grace: float) -> None:
+        """Give runs in flight ``grace`` seconds, then hand back the ones still running."""
+        if self._running:
+            logger.info(
+                "stopping: %d flow run(s) in flight, %.0f s to finish", len(self._running), grace
+            )
+            await asyncio.wait(list(self._running.values()), timeout=grace)
+        left = list(self._running)
+        if left:
+            await hand_back(client, left, owner=self.name)
+            logger.warning("handed back %d flow run(s) still running: %s", len(left), left)
+
+
+async def hand_back(client: PrefectClient, flow_run_ids: Iterable[UUID], *, owner: str) -> None:
+    """Make runs this executor is abandoning due again (forced: we hold them, nobody else does)."""
+    ids = list(flow_run_ids)
+    runs = await client.read_flow_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=ids)))
+    for flow_run in runs:
+        if flow_run.state is not None and flow_run.state.is_final():
+            continue
+        await client.set_flow_run_state(
+            flow_run.id,
+            Scheduled(
+                scheduled_time=datetime.now(UTC),
+                name=HANDED_BACK,
+                message=f"handed back by executor {owner}, which was stopping",
+            ),
+            force=True,
+        )
+
+
+def serve_until_signalled(executor: Executor, *, grace: float, setup: Any = None) -> int:
+    """Run ``executor`` on an event loop in its own thread until SIGTERM or SIGINT; exit code.
+
+    ``setup`` is an optional coroutine function run on that loop first (registering deployments).
+    After a signal the executor drains; a run handed back is abandoned mid-flight, so the process
+    ends with ``os._exit`` rather than let interpreter shutdown cancel it into ``Crashed``.
+    """
+    stop_requested = threading.Event()
+    failure: list[BaseException] = []
+    loop = asyncio.new_event_loop()
+    stop = asyncio.Event()
+
+    async def main() -> None:
+        if setup is not None:
+            await setup(executor)
+        await executor.serve(stop, grace=grace)
+
+    def run() -> None:
+        try:
+            loop.run_until_complete(main())
+        except BaseException as exc:  # reported by the main thread
+            failure.append(exc)
+        finally:
+            stop_requested.set()
+
+    def on_signal(_signum: int, _frame: Any) -> None:
+        stop_requested.set()
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, on_signal)
+    thread = threading.Thread(target=run, name="onboarding-executor", daemon=True)
+    thread.start()
+    while not stop_requested.wait(0.5):
+        pass
+    if thread.is_alive():
+        loop.call_soon_threadsafe(stop.set)
+        thread.join(grace + 30)
+    if failure:
+        logger.error("the executor failed", exc_info=failure[0])
+        return 1
+    abandoned = bool(executor.in_flight) or thread.is_alive()
+    if abandoned:
+        os._exit(0)
+    return 0
