@@ -64,6 +64,9 @@ __all__ = [
 
 logger = logging.getLogger("onboarding.executor")
 
+READY_EVERY = 10.0  # seconds between the executor's "I serve these deployments" polls
+_LONG_AGO = datetime(2000, 1, 1, tzinfo=UTC)
+
 PARKED = "AwaitingChannel"
 """A parked run: ``Scheduled`` under this name, which no executor takes and Prefect never marks
 ``Late`` (its late-runs service only looks at runs named ``Scheduled``)."""
@@ -102,6 +105,7 @@ class Executor:
     executed: list[UUID] = field(default_factory=list)  # every run this executor ran, in order
     _running: dict[UUID, asyncio.Task[Any]] = field(default_factory=dict, init=False)
     _room: asyncio.Event | None = field(default=None, init=False)
+    _ready_at: float = field(default=0.0, init=False)
 
     @property
     def in_flight(self) -> list[UUID]:
@@ -138,8 +142,23 @@ class Executor:
         except TimeoutError:
             return
 
+    async def mark_ready(self, client: PrefectClient) -> None:
+        """Tell Prefect these deployments are served, so the UI shows them ``Ready``.
+
+        Prefect records that when a runner or worker polls ``get_scheduled_flow_runs``; the
+        executor finds its runs with its own filters (it must skip parked runs), so it makes that
+        poll only for this, asking for runs due before 2000: none.
+        """
+        now = asyncio.get_running_loop().time()
+        if self.flows and now >= self._ready_at:
+            await client.get_scheduled_flow_runs_for_deployments(
+                list(self.flows), scheduled_before=_LONG_AGO, limit=1
+            )
+            self._ready_at = now + READY_EVERY
+
     async def poll_once(self, client: PrefectClient) -> list[UUID]:
         """Claim as many due runs as there is room for and start them; the ids started."""
+        await self.mark_ready(client)
         room = self.limit - len(self._running)
         if room <= 0 or not self.flows:
             return []

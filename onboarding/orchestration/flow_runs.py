@@ -304,7 +304,7 @@ async def wake_runs(
 
     Returns the ids this call woke: a run counts only when Prefect accepted the wake
     proposal, so of concurrent wakers exactly one reports it. The runs are read 200 per request
-    and only the parked ones get a proposal.
+    to find the parked ones; each of those is read once more right before its proposal.
     """
     ids = _uuids(flow_run_ids)
     woken: list[str] = []
@@ -312,6 +312,11 @@ async def wake_runs(
 
     async def wake(client: PrefectClient, flow_run_id: UUID) -> None:
         async with gate:
+            # Read again right before proposing: a run found parked in the batch read may have
+            # been woken, executed and finished since, and Prefect accepts Pending from a final
+            # state; this keeps that window to one round trip.
+            if not is_parked(await client.read_flow_run(flow_run_id)):
+                return
             result = await client.set_flow_run_state(flow_run_id, woken_state(), force=False)
             if result.status == SetStateStatus.ACCEPT:
                 woken.append(str(flow_run_id))

@@ -95,6 +95,20 @@ def second_executor(deployed: Any, tmp_path: Path) -> Iterator[subprocess.Popen[
             process.wait(timeout=30)
 
 
+def test_served_deployments_show_ready(deployed):
+    """The executor's deployments show as Ready in the Prefect UI (it polls as a runner would)."""
+    from prefect.client.schemas.objects import DeploymentStatus
+
+    def statuses() -> set[Any]:
+        with get_client(sync_client=True) as client:
+            return {
+                client.read_deployment_by_name(name).status
+                for name in ("onboard-channel/onboard-channel", "watch-channels/watch-channels")
+            }
+
+    wait_for(lambda: statuses() == {DeploymentStatus.READY}, what="deployments to show Ready")
+
+
 def test_three_concurrent_wakers_make_one_execution_per_run(
     deployed, sandbox, callback_receiver, monkeypatch
 ):

@@ -1,4 +1,4 @@
-"""The serving process dies (kill -9, with its flow runs) in the middle of 100 onboardings.
+"""An executor dies (kill -9, with the flow runs in it) in the middle of 100 onboardings.
 
 It runs against its own Prefect server (PostgreSQL + Redis, deployments/scale/cluster.py), not
 the session's harness, because the session's shared serving process serves the same deployment
@@ -116,7 +116,7 @@ def _sweep_from_cli(env: dict[str, str]) -> None:
     assert result.returncode == 0, result.stderr[-3000:]
 
 
-def test_killed_serving_process_loses_no_onboarding(
+def test_killed_executor_loses_no_onboarding(
     own_prefect, sandbox, sink_server, callback_receiver, monkeypatch
 ):
     """kill -9 mid-way through 100 runs, restart: all complete, each notified exactly once."""
