@@ -179,7 +179,12 @@ def test_callback_outage_retries_with_fresh_keys_until_delivered(
     callback_receiver.failures = 8  # two attempts of four quick tries each
     channel = sandbox.create_channel(settle_after=1, settle_to="ready")
     wait_for(lambda: _state(deployed, channel["id"]) == "undelivered", what="undelivered")
-    wait_for(lambda: _state(deployed, channel["id"]) == "completed", what="delivery", timeout=180)
+
+    def delivered_after_a_sweep() -> bool:
+        sweep_now()  # wakes the onboarding once its next attempt is due
+        return _state(deployed, channel["id"]) == "completed"
+
+    wait_for(delivered_after_a_sweep, what="delivery", timeout=240)
     [(body, _)] = callback_receiver.calls
     delivered = json.loads(body)
     assert delivered["attempt"] >= 2
