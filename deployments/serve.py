@@ -18,13 +18,12 @@ from typing import Any
 from uuid import UUID
 
 from prefect import Flow
-from prefect.client.schemas.objects import ConcurrencyLimitConfig, ConcurrencyLimitStrategy
 
 from flows.onboard import onboard_channel
 from flows.report import daily_report
 from flows.watch import watch_channels
 from onboarding.orchestration.executor import Executor, serve_until_signalled
-from onboarding.orchestration.flow_runs import sweep_now
+from onboarding.orchestration.flow_runs import one_at_a_time, sweep_now
 from onboarding.settings import Settings, load_settings
 
 __all__ = ["GRACE_SECONDS", "build_executor", "main", "register", "served_flows"]
@@ -51,9 +50,7 @@ def served_flows(settings: Settings) -> list[tuple[Flow[..., Any], dict[str, Any
                 "tags": ["onboarding", "watcher"],
                 "description": "Sweep the partner's channels and reconcile the onboardings.",
                 "interval": settings.sweep_interval,
-                "concurrency_limit": ConcurrencyLimitConfig(
-                    limit=1, collision_strategy=ConcurrencyLimitStrategy.CANCEL_NEW
-                ),
+                "concurrency_limit": one_at_a_time(),
             },
         ),
         (

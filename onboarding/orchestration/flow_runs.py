@@ -41,7 +41,12 @@ from prefect.client.schemas.filters import (
     FlowRunFilterStateType,
     FlowRunFilterTags,
 )
-from prefect.client.schemas.objects import FlowRun, StateType
+from prefect.client.schemas.objects import (
+    ConcurrencyLimitConfig,
+    ConcurrencyLimitStrategy,
+    FlowRun,
+    StateType,
+)
 from prefect.client.schemas.responses import SetStateStatus
 from prefect.exceptions import ObjectNotFound
 from prefect.states import Cancelled, Completed, Failed, Pending, Scheduled
@@ -63,6 +68,7 @@ __all__ = [
     "is_parked",
     "lost_flow_runs",
     "onboarding_deployment_id",
+    "one_at_a_time",
     "owner_state",
     "revive_stalled_runs",
     "run_name",
@@ -161,6 +167,11 @@ async def sweep_now() -> str:
             deployment.id, state=Scheduled(scheduled_time=datetime.now(UTC))
         )
     return str(flow_run.id)
+
+
+def one_at_a_time() -> ConcurrencyLimitConfig:
+    """A deployment concurrency limit of one run, a new run cancelled while one is going."""
+    return ConcurrencyLimitConfig(limit=1, collision_strategy=ConcurrencyLimitStrategy.CANCEL_NEW)
 
 
 def forget_deployment() -> None:

@@ -13,7 +13,7 @@ import httpx
 import pytest
 from prefect.client.orchestration import get_client
 from prefect.states import Cancelled
-from sqlalchemy import MetaData, delete
+from sqlalchemy import MetaData, delete, select
 
 from onboarding.store import make_engine
 from tests.e2e.helpers import history_runs, sweep_now, wait_for
@@ -190,6 +190,19 @@ def test_callback_outage_retries_with_fresh_keys_until_delivered(
     assert delivered["attempt"] >= 2
     assert delivered["api_key_id"] == sandbox.active_api_key_id(channel["id"])
     assert sandbox.api_key_count(channel["id"]) >= 2
+    key = delivered["api_key"]
+    assert key not in deployed.log_path.read_text()  # the executor's log: flows, tasks, Prefect
+    engine = make_engine(deployed.db_url)
+    metadata = MetaData()
+    metadata.reflect(engine)
+    with engine.connect() as connection:
+        rows = [
+            repr(tuple(row))
+            for t in metadata.sorted_tables
+            for row in connection.execute(select(t))
+        ]
+    engine.dispose()
+    assert not any(key in row for row in rows)
 
 
 def test_ready_webhooks_racing_a_sweep_wake_each_onboarding_once(
