@@ -18,19 +18,6 @@ from onboarding.sandbox.faults import FaultQueue
 from onboarding.sandbox.models import iso, new_channel, new_client, new_id, utcnow
 from onboarding.sandbox.webhooks import WebhookSender
 
-__all__ = [
-    "DEFAULT_ADMIN_KEY",
-    "KEY_SHAPES",
-    "OTHER_API_KEY",
-    "OTHER_PARTNER_ID",
-    "SANDBOX_API_KEY",
-    "SANDBOX_PARTNER_ID",
-    "SANDBOX_PASSWORD",
-    "SANDBOX_USERNAME",
-    "Partner",
-    "SandboxState",
-]
-
 SANDBOX_PARTNER_ID = "sandbox-partner"
 SANDBOX_API_KEY = "sandbox-key"
 SANDBOX_USERNAME = "partner@example.com"

@@ -10,15 +10,14 @@ from sqlalchemy import Engine
 from typer.testing import CliRunner
 
 from onboarding.cli import app
-from onboarding.doctor import (
-    Status,
+from onboarding.doctor import Status, run_doctor
+from onboarding.doctor.checks import (
     check_alert_sinks,
     check_database,
     check_event_names,
-    check_partner_api,
     check_prefect,
-    run_doctor,
 )
+from onboarding.doctor.partner import check_partner_api
 from onboarding.settings import load_hub_settings, load_settings
 from onboarding.store import session_scope, store_inbound_event
 from tests.fixtures.sandbox import SandboxServer

@@ -9,7 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from onboarding.cli import app
-from onboarding.doctor import check_partner_api
+from onboarding.doctor.partner import check_partner_api
 from onboarding.doctor.record import redact
 from onboarding.settings import HubSettings
 from tests.fixtures.sandbox import SandboxServer
