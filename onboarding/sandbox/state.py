@@ -35,8 +35,8 @@ PERMISSION_MESSAGE = (
     "The client has not granted the partner permission to manage this channel's API keys yet"
 )
 Json = dict[str, Any]
-# The settings a reset restores, with their defaults (see SandboxState).
-_TUNABLE = (
+# The settings ``POST /sandbox/config`` may change and a reset restores (see SandboxState).
+TUNABLE = (
     "token_expires_in",
     "max_limit",
     "key_shape",
@@ -118,7 +118,7 @@ class SandboxState:
 
     def __post_init__(self) -> None:
         self.webhooks = WebhookSender(clock=self.clock)
-        self._initial = {name: getattr(self, name) for name in _TUNABLE}
+        self._initial = {name: getattr(self, name) for name in TUNABLE}
 
     # -- auth ---------------------------------------------------------------------------------
 
