@@ -42,9 +42,7 @@ def env(
 ) -> dict[str, str]:
     """Everything pointing at the test servers (Prefect is set by the tests that need it)."""
     values = {
-        "D360_HUB_URL": sandbox.api_url,
-        "D360_PARTNER_ID": sandbox.partner_id,
-        "D360_API_KEY": sandbox.api_key,
+        **sandbox.credentials(),
         "ONBOARDING_DATABASE_URL": db_url,
         "ONBOARDING_ALERT_URLS": alert_sink.url,
     }
