@@ -9,12 +9,27 @@ import httpx
 
 from onboarding.hub import ApiKeyAuth, BearerAuth, HubClient
 
-__all__ = ["BASE_URL", "UNIT_KEY", "channel", "mock_client", "page"]
+__all__ = ["BASE_URL", "UNIT_KEY", "FakeClock", "bearer_auth", "channel", "mock_client", "page"]
 
 BASE_URL = "http://hub.test/api/v2"
 UNIT_KEY = "unit-secret-key-123"
 
 Handler = Callable[[httpx.Request], httpx.Response | Awaitable[httpx.Response]]
+
+
+class FakeClock:
+    """A monotonic clock the test moves by hand (``clock.now += seconds``)."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def bearer_auth(clock: FakeClock) -> BearerAuth:
+    """Bearer auth with test credentials, a 60 s refresh margin, and ``clock`` as its time."""
+    return BearerAuth("me@example.com", "pw", refresh_margin=60, clock=clock)
 
 
 def mock_client(

@@ -64,6 +64,8 @@ OBSERVATIONS = st.one_of(
     st.just(Tick(NOW)),
     st.builds(FlowRunGone, cancelled_by_person=st.booleans()),
 )
+SEQUENCES = st.lists(OBSERVATIONS, max_size=12)
+INSTALLED_AT = st.sampled_from([None, NOW - timedelta(days=1)])
 
 
 def apply(history: History, observation: Observation) -> tuple[History, frozenset[str]]:
@@ -104,10 +106,7 @@ def replay(history: History, observations: list[Observation]) -> tuple[History, 
     return history, frozenset(raised)
 
 
-@given(
-    st.lists(OBSERVATIONS, max_size=12),
-    st.sampled_from([None, NOW - timedelta(days=1)]),
-)
+@given(SEQUENCES, INSTALLED_AT)
 def test_every_observation_delivered_twice_is_delivered_once(
     observations: list[Observation], installed: datetime | None
 ) -> None:
@@ -118,10 +117,7 @@ def test_every_observation_delivered_twice_is_delivered_once(
     assert twice == once
 
 
-@given(
-    st.lists(OBSERVATIONS, max_size=12),
-    st.sampled_from([None, NOW - timedelta(days=1)]),
-)
+@given(SEQUENCES, INSTALLED_AT)
 def test_replaying_the_whole_sequence_again_converges(
     observations: list[Observation], installed: datetime | None
 ) -> None:
