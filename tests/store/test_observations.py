@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 from sqlmodel import Session, func, select
 
@@ -13,9 +13,7 @@ from onboarding.store import (
     record_observation,
     record_transitions,
 )
-from tests.fixtures.database import start_test_run
-
-T0 = datetime(2025, 1, 1, 12, 0, tzinfo=UTC)
+from tests.fixtures.database import T0, start_test_run
 
 
 def _rows(session: Session) -> int:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import Engine
@@ -27,10 +27,8 @@ from onboarding.store import (
     step_done,
     update_run,
 )
-from tests.fixtures.database import start_test_run
+from tests.fixtures.database import T0, start_test_run
 from tests.store.racing import race
-
-T0 = datetime(2025, 1, 1, 12, 0, tzinfo=UTC)
 
 
 def test_start_creates_a_pending_run_with_deadline(session: Session) -> None:
