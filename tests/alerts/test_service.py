@@ -105,6 +105,14 @@ def alerts(engine: Engine) -> list[Alert]:
         return list(session.exec(select(Alert).order_by(col(Alert.id))))
 
 
+def raised_but_undelivered(service: AlertService, engine: Engine) -> AlertDelivery:
+    """Raise the channel_error alert; its one delivery must have failed. Returns that row."""
+    assert raise_channel_error(service).notice is Notice.RAISED
+    [failed] = deliveries(engine)
+    assert failed.outcome == "failed"
+    return failed
+
+
 def raise_channel_error(service: AlertService, channel_id: str = "ch_1") -> Any:
     """Raise the channel_error alert for ``channel_id`` of partner p1."""
     return service.raise_alert(
@@ -248,9 +256,7 @@ def test_failing_sink_is_recorded_then_retried(
     start = clock.now
     alert_sink.fail_next(1)
     service = make_service(alert_sink.url)
-    assert raise_channel_error(service).notice is Notice.RAISED
-    [failed] = deliveries(engine)
-    assert failed.outcome == "failed"
+    failed = raised_but_undelivered(service, engine)
     assert "500" in (failed.error or "")
     assert alert_sink.received == []
     clock.advance(timedelta(minutes=1))
@@ -271,9 +277,7 @@ def test_unreachable_sink_is_retried_once_it_listens(
     start = clock.now
     port = free_port()
     service = make_service(f"json://127.0.0.1:{port}/alerts/s3cr3t-path-token")
-    assert raise_channel_error(service).notice is Notice.RAISED
-    [failed] = deliveries(engine)
-    assert failed.outcome == "failed"
+    failed = raised_but_undelivered(service, engine)
     assert "s3cr3t-path-token" not in (failed.error or "")
     late = SinkServer()
     with serve_in_thread(late.app(), port=port) as base_url:
