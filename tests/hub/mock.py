@@ -9,7 +9,7 @@ import httpx
 
 from onboarding.hub import ApiKeyAuth, BearerAuth, HubClient
 
-__all__ = ["BASE_URL", "UNIT_KEY", "FakeClock", "bearer_auth", "channel", "mock_client", "page"]
+__all__ = ["BASE_URL", "UNIT_KEY", "Handler", "bearer_listings", "channel", "mock_client", "page"]
 
 BASE_URL = "http://hub.test/api/v2"
 UNIT_KEY = "unit-secret-key-123"
@@ -17,8 +17,8 @@ UNIT_KEY = "unit-secret-key-123"
 Handler = Callable[[httpx.Request], httpx.Response | Awaitable[httpx.Response]]
 
 
-class FakeClock:
-    """A monotonic clock the test moves by hand (``clock.now += seconds``)."""
+class _FakeClock:
+    """A monotonic clock the test moves by hand."""
 
     def __init__(self) -> None:
         self.now = 1000.0
@@ -27,9 +27,20 @@ class FakeClock:
         return self.now
 
 
-def bearer_auth(clock: FakeClock) -> BearerAuth:
-    """Bearer auth with test credentials, a 60 s refresh margin, and ``clock`` as its time."""
-    return BearerAuth("me@example.com", "pw", refresh_margin=60, clock=clock)
+async def bearer_listings(make_handler: Callable[[list[str]], Handler], *waits: float) -> list[str]:
+    """Bearer-auth listings on a fake clock; return the log that ``make_handler(log)`` kept.
+
+    Lists the channels once (refresh margin 60 s), then again after each of ``waits`` seconds.
+    """
+    log: list[str] = []
+    clock = _FakeClock()
+    auth = BearerAuth("me@example.com", "pw", refresh_margin=60, clock=clock)
+    async with mock_client(make_handler(log), auth=auth) as hub:
+        await hub.list_channels()
+        for seconds in waits:
+            clock.now += seconds
+            await hub.list_channels()
+    return log
 
 
 def mock_client(

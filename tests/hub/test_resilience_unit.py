@@ -10,7 +10,7 @@ import pytest
 
 from onboarding.hub import AuthError, BadResponse, BearerAuth, HubUnavailable, RateLimited
 
-from .mock import FakeClock, bearer_auth, channel, mock_client, page
+from .mock import bearer_listings, channel, mock_client, page
 
 TOKEN_PATH = "/api/v2/token"
 
@@ -115,15 +115,8 @@ def _bearer_handler(log: list[str], *, expires_in: int = 100, valid: set[str] | 
 
 async def test_bearer_token_is_refreshed_before_expiry() -> None:
     """The token is reused while fresh and renewed once the clock passes lifetime minus margin."""
-    log: list[str] = []
-    clock = FakeClock()
-    auth = bearer_auth(clock)
-    async with mock_client(_bearer_handler(log, expires_in=100), auth=auth) as hub:
-        await hub.list_channels()
-        clock.now += 85  # margin is min(60, 10% of 100) = 10 s: still fresh at 85 s
-        await hub.list_channels()
-        clock.now += 10
-        await hub.list_channels()
+    # the margin is min(60, 10% of 100) = 10 s: still fresh at 85 s, renewed at 95 s
+    log = await bearer_listings(lambda log: _bearer_handler(log, expires_in=100), 85, 10)
     assert log == ["token", "tok-1", "tok-1", "token", "tok-2"]
 
 
