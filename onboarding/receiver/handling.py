@@ -9,8 +9,9 @@ replay finds it, never raised.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from anyio import to_thread
 from sqlalchemy import Engine
@@ -35,35 +36,13 @@ class Stored:
     stored_now: bool
 
 
-def store(
-    engine: Engine,
-    *,
-    dedup_key: str,
-    body: bytes | str,
-    headers: Mapping[str, str],
-    event_type: str | None = None,
-    channel_id: str | None = None,
-    client_id: str | None = None,
-    outcome: str = EventOutcome.ACCEPTED,
-    error: str | None = None,
-    body_sha256: str | None = None,
-    body_size: int | None = None,
-) -> Stored:
-    """Store one delivery (idempotent by ``dedup_key``) in its own transaction."""
+def store(engine: Engine, *, dedup_key: str, **fields: Any) -> Stored:
+    """Store one delivery (idempotent by ``dedup_key``) in its own transaction.
+
+    ``fields`` are :func:`~onboarding.store.store_inbound_event`'s keywords (body, headers, ...).
+    """
     with session_scope(engine) as session:
-        event, stored_now = store_inbound_event(
-            session,
-            dedup_key=dedup_key,
-            body=body,
-            headers=headers,
-            event_type=event_type,
-            channel_id=channel_id,
-            client_id=client_id,
-            outcome=outcome,
-            error=error,
-            body_sha256=body_sha256,
-            body_size=body_size,
-        )
+        event, stored_now = store_inbound_event(session, dedup_key=dedup_key, **fields)
         session.flush()
         if event.id is None:  # pragma: no cover - a flushed row always has its id
             raise RuntimeError("the inbox row got no id")
