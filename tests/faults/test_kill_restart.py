@@ -29,7 +29,8 @@ from deployments.scale.cluster import Cluster, ClusterSpec
 from onboarding.runtime import engine_for
 from onboarding.store import OnboardingRun, session_scope, upgrade
 from tests.e2e.helpers import wait_for
-from tests.scale.support import fresh_database, own_redis_db
+from tests.fixtures.database import fresh_database
+from tests.scale.support import own_redis_db
 from tests.servers import free_port
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.timeout(900)]

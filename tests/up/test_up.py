@@ -21,8 +21,8 @@ from sqlalchemy import Engine, inspect, text
 
 from onboarding.launcher.auth import auth_headers
 from onboarding.store import make_engine
+from tests.fixtures.database import fresh_database
 from tests.planted import Recorder, leaks, plant
-from tests.scale.support import fresh_database
 from tests.servers import serve_in_thread
 from tests.up.support import UpProcess, answers, processes_in, running_up, wait_for
 
