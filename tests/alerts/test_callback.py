@@ -1,4 +1,4 @@
-"""The signed completion callback, against the shared loopback callback receiver (tests/fixtures)."""
+"""The signed completion callback, delivered to the shared loopback callback receiver."""
 
 from __future__ import annotations
 
