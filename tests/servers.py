@@ -10,11 +10,13 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from typing import Any
 
 import uvicorn
+from starlette.responses import JSONResponse
 
-__all__ = ["free_port", "serve_config_in_thread", "serve_in_thread"]
+__all__ = ["InjectedFailures", "free_port", "serve_config_in_thread", "serve_in_thread"]
 
 
 def free_port() -> int:
@@ -22,6 +24,27 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+@dataclass
+class InjectedFailures:
+    """A test endpoint's failure switch: the next few requests get an error status."""
+
+    _failures: int = 0
+    _status: int = 500
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def fail_next(self, count: int, *, status: int = 500) -> None:
+        """Answer ``status`` (without recording the body) to the next ``count`` requests."""
+        with self._lock:
+            self._failures, self._status = count, status
+
+    def _injected_failure(self) -> JSONResponse | None:
+        """Use up one injected failure, if any is left: its answer (call with the lock held)."""
+        if self._failures <= 0:
+            return None
+        self._failures -= 1
+        return JSONResponse({"error": "injected failure"}, status_code=self._status)
 
 
 class _ThreadServer(uvicorn.Server):

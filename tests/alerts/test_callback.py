@@ -121,7 +121,7 @@ async def test_non_2xx_raises_without_the_payload(
     callback_receiver: CallbackServer, status: int, retryable: bool
 ) -> None:
     """A non-2xx answer raises CallbackError naming the URL, never the body or its API key."""
-    callback_receiver.failures, callback_receiver.failure_status = 1, status
+    callback_receiver.fail_next(1, status=status)
     url = f"{callback_receiver.url}?token={QUERY_TOKEN}"
     async with httpx.AsyncClient() as http:
         with pytest.raises(CallbackError) as caught:

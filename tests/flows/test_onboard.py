@@ -191,7 +191,7 @@ async def test_callback_down_past_the_retry_window_alerts_callback_failed(
     retry window has passed the run fails with one ``callback_failed`` alert."""
     monkeypatch.setenv("ONBOARDING_RETRY_DELAY", "0.01")
     monkeypatch.setenv("ONBOARDING_CALLBACK_RETRY_WINDOW", "1")
-    callback_receiver.failures = 10_000
+    callback_receiver.fail_next(10_000, status=503)
     channel = sandbox.create_channel(availability_status="ready", status="ready")
     state = await onboard_channel(
         channel_id=channel["id"], client_id=channel["client_id"], return_state=True
