@@ -49,28 +49,14 @@ def store(engine: Engine, *, dedup_key: str, **fields: Any) -> Stored:
         return Stored(inbox_id=event.id, outcome=event.outcome, stored_now=stored_now)
 
 
-def mark(
-    engine: Engine,
-    *,
-    inbox_id: int,
-    outcome: str,
-    error: str | None = None,
-    retry_after: float = 0.0,
-    max_attempts: int | None = None,
-) -> str:
+def mark(engine: Engine, *, inbox_id: int, **fields: Any) -> str:
     """Record what handling ``inbox_id`` came to, in its own transaction; return the outcome.
 
-    A failure on the last of ``max_attempts`` attempts is recorded ``dead``.
+    ``fields`` are :func:`~onboarding.store.mark_event`'s keywords (outcome, error, ...); a
+    failure on the last of ``max_attempts`` attempts is recorded ``dead``.
     """
     with session_scope(engine) as session:
-        event = mark_event(
-            session,
-            event_id=inbox_id,
-            outcome=outcome,
-            error=error,
-            retry_after=retry_after,
-            max_attempts=max_attempts,
-        )
+        event = mark_event(session, event_id=inbox_id, **fields)
         return event.outcome
 
 
