@@ -26,6 +26,7 @@ __all__ = [
     "RecordingHandoff",
     "Served",
     "envelope",
+    "handed",
     "inbox_row",
     "serve_receiver",
     "wait_until",
@@ -39,6 +40,11 @@ def envelope(event: str = "channel_created", **data: Any) -> bytes:
     if not data:
         data = {"id": "ch-1", "client_id": "cl-1", "status": "created"}
     return json.dumps({"event": event, "data": data}).encode()
+
+
+def handed(event: HandoffEvent) -> tuple[int, str | None, str | None, str | None]:
+    """What identifies a handed-on event: ``(inbox_id, event_type, channel_id, client_id)``."""
+    return (event.inbox_id, event.event_type, event.channel_id, event.client_id)
 
 
 wait_until = functools.partial(wait_for, timeout=60.0)
