@@ -1,7 +1,8 @@
 """Helpers the benchmarks share: serve an app in a thread, throwaway databases, figures.
 
 Not a test helper: the benchmark scripts import it as ``_common`` (they put ``bench/`` and the
-project root on ``sys.path`` themselves), so ``bench/`` stays runnable without pytest.
+project root on ``sys.path`` themselves), so ``bench/`` stays runnable without pytest. The
+loopback server helpers come from ``tests/servers.py``, which needs no pytest either.
 """
 
 from __future__ import annotations
@@ -11,18 +12,15 @@ import math
 import os
 import resource
 import secrets
-import socket
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import httpx
-import uvicorn
 from pydantic import SecretStr
 from sqlalchemy import make_url
 
@@ -36,6 +34,7 @@ from onboarding.sandbox import (
     create_app as create_sandbox_app,
 )
 from onboarding.store import make_engine, upgrade
+from tests.servers import free_port, serve_config_in_thread, serve_in_thread
 
 __all__ = [
     "DEFAULT_POSTGRES_URL",
@@ -53,51 +52,6 @@ __all__ = [
 
 DEFAULT_POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-class _ThreadServer(uvicorn.Server):
-    def install_signal_handlers(self) -> None:  # the main thread owns signals
-        pass
-
-
-@contextlib.contextmanager
-def serve_config_in_thread(config: uvicorn.Config) -> Iterator[str]:
-    """Run uvicorn with ``config`` in a daemon thread; yield its base URL until the block ends."""
-    server = _ThreadServer(config)
-    thread = threading.Thread(target=server.run, daemon=True, name=f"uvicorn-{config.port}")
-    thread.start()
-    deadline = time.monotonic() + 15
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError(f"uvicorn did not start on {config.host}:{config.port}")
-        time.sleep(0.01)
-    try:
-        yield f"http://{config.host}:{config.port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=15)
-
-
-@contextlib.contextmanager
-def serve_in_thread(app: Any) -> Iterator[str]:
-    """Serve ``app`` on a free loopback port (access log off); yield its base URL."""
-    config = uvicorn.Config(
-        app,
-        host="127.0.0.1",
-        port=free_port(),
-        log_level="warning",
-        lifespan="on",
-        access_log=False,
-    )
-    with serve_config_in_thread(config) as url:
-        yield url
 
 
 class Sandbox:

@@ -62,23 +62,14 @@ async def watch_channels() -> SweepSummary:
     await progress.done("replayed")
 
     summary = SweepSummary(
+        **dict(done),
         seen=count_by_status(seen),
         transitions=sum(1 for change in changes if not change.is_new),
-        started=done.started,
-        woken=done.woken,
-        adopted=done.adopted,
-        cancelled=done.cancelled,
-        reopened=done.reopened,
-        alerted=done.alerted,
-        overdue=done.overdue,
         revived=revived,
         closed=closed,
-        would_start=done.would_start,
-        would_wake=done.would_wake,
         missing=seen.missing,
         replayed=replayed,
         alert_retries=resent,
-        prefect_note=done.prefect_note,
     )
     await publish_overview(summary)
     await progress.done("published")

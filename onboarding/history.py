@@ -87,6 +87,17 @@ class ClaimKind(StrEnum):
     OWNED_ELSEWHERE = "owned_elsewhere"  # another live flow run is onboarding it
 
 
+# The claim's fields that the history run holds under the same names.
+_COPIED_FROM_RUN = {
+    "channel_id",
+    "client_id",
+    "partner_id",
+    "started_at",
+    "deadline_at",
+    "attempts",
+}
+
+
 class Claim(BaseModel):
     """The outcome of claiming a channel, with the history run it refers to."""
 
@@ -109,13 +120,8 @@ class Claim(BaseModel):
             kind=kind,
             run_id=run.id,
             history_key=history_key(installation_id, run.id),
-            channel_id=run.channel_id,
-            client_id=run.client_id,
-            partner_id=run.partner_id,
             owner_flow_run_id=run.flow_run_id,
-            started_at=run.started_at,
-            deadline_at=run.deadline_at,
-            attempts=run.attempts,
+            **run.model_dump(include=_COPIED_FROM_RUN),
         )
 
     @property

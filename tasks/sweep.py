@@ -11,7 +11,7 @@ from prefect import task
 from prefect.artifacts import create_table_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.events import emit_event
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from onboarding.alerts import AlertKind
 from onboarding.hub import Channel
@@ -63,26 +63,17 @@ READ_RETRY_DELAYS = [5, 15, 30]  # seconds between attempts at reading the partn
 ALERT_RETRY_WINDOW = timedelta(days=1)  # failed alert deliveries older than this are given up
 
 
-class SweepSummary(BaseModel):
-    """What one sweep saw and did (printed by `onboarding sweep --json`)."""
+class SweepSummary(Reconciled):
+    """What one sweep saw and did, its reconciliation included (`onboarding sweep --json`)."""
 
     seen: dict[str, int] = Field(default_factory=dict)
     transitions: int = 0
-    started: list[str] = Field(default_factory=list)
-    woken: list[str] = Field(default_factory=list)
-    adopted: list[str] = Field(default_factory=list)
-    cancelled: list[str] = Field(default_factory=list)
-    reopened: list[str] = Field(default_factory=list)
-    alerted: list[str] = Field(default_factory=list)
     revived: list[str] = Field(default_factory=list)
     closed: list[str] = Field(default_factory=list)
-    would_start: list[str] = Field(default_factory=list)
-    would_wake: list[str] = Field(default_factory=list)
-    overdue: list[str] = Field(default_factory=list)
     missing: list[str] = Field(default_factory=list)
     replayed: int = 0
     alert_retries: int = 0
-    prefect_note: str | None = None
+    reasons: dict[str, list[str]] = Field(default_factory=dict, exclude=True)
 
 
 @task(

@@ -40,6 +40,15 @@ def _label(revision: str | None) -> str:
     return revision or "<empty>"
 
 
+def _print_move(url: str, before: str | None, after: str | None) -> None:
+    """Print where a migration took the database: ``<url>: <before> -> <after>``."""
+    from onboarding.store import masked_url
+
+    console.print(
+        f"{masked_url(url)}: {_label(before)} -> {_label(after)}", highlight=False, soft_wrap=True
+    )
+
+
 def register(app: typer.Typer) -> None:
     """Add the `db` command group to ``app``."""
     db = typer.Typer(help="Migrate the history database (ONBOARDING_DATABASE_URL).")
@@ -57,11 +66,7 @@ def register(app: typer.Typer) -> None:
             url = _url()
             with console.status(f"Migrating {masked_url(url)} to {revision} …"):
                 before, after = run_upgrade(url, revision)
-        console.print(
-            f"{masked_url(url)}: {_label(before)} -> {_label(after)}",
-            highlight=False,
-            soft_wrap=True,
-        )
+        _print_move(url, before, after)
 
     @db.command()
     def downgrade(
@@ -69,16 +74,11 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Migrate the history database down to REVISION."""
         from onboarding.store import downgrade as run_downgrade
-        from onboarding.store import masked_url
 
         with _db_errors():
             url = _url()
             before, after = run_downgrade(url, revision)
-        console.print(
-            f"{masked_url(url)}: {_label(before)} -> {_label(after)}",
-            highlight=False,
-            soft_wrap=True,
-        )
+        _print_move(url, before, after)
 
     @db.command()
     def current() -> None:

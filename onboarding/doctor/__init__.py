@@ -4,21 +4,12 @@ Checks settings, the history database and its migration level, the partner-webho
 in the inbox, the Partner API (one request; its raw answer compared with our models), the
 Prefect API, and the alert sinks (a test notice). Each check is a :class:`Check` with a status
 (✓ ok, ! warning, ✗ failure), a one-line summary and fix, and details that hold names and counts
-only, never secrets or personal data.
+only, never secrets or personal data. The checks themselves live in ``checks`` and ``partner``.
 """
 
 from __future__ import annotations
 
-from onboarding.doctor.checks import (
-    check_alert_sinks,
-    check_database,
-    check_event_names,
-    check_prefect,
-    check_settings,
-    prefect_api_url,
-)
 from onboarding.doctor.compare import PageComparison, compare_page
-from onboarding.doctor.partner import check_partner_api
 from onboarding.doctor.result import Check, Status
 from onboarding.doctor.runner import healthy, print_checks, run_doctor
 
@@ -26,15 +17,8 @@ __all__ = [
     "Check",
     "PageComparison",
     "Status",
-    "check_alert_sinks",
-    "check_database",
-    "check_event_names",
-    "check_partner_api",
-    "check_prefect",
-    "check_settings",
     "compare_page",
     "healthy",
-    "prefect_api_url",
     "print_checks",
     "run_doctor",
 ]

@@ -62,23 +62,35 @@ def _decoded(body: bytes | None) -> Any:
         return None
 
 
+# What each Partner API error means for the doctor: (error, what happened, how to fix it).
+_FAILURES: tuple[tuple[type[HubError], str, str], ...] = (
+    (
+        AuthError,
+        " refused the credentials",
+        "check D360_API_KEY (or D360_USERNAME/D360_PASSWORD) in the Partner Hub",
+    ),
+    (NotFound, ": not found", "check D360_HUB_URL (it ends in /api/v2) and D360_PARTNER_ID"),
+    (
+        HubUnavailable,
+        " is unreachable",
+        "check D360_HUB_URL, the network and https://status.360dialog.com",
+    ),
+    (
+        BadResponse,
+        " answered something unexpected",
+        "the server did not answer a channel page: check D360_HUB_URL; report the lines below",
+    ),
+)
+
+
 def _failure(exc: HubError, hub: HubSettings) -> Check:
     status = f" (HTTP {exc.status_code})" if exc.status_code else ""
     if isinstance(exc, AuthError) and exc.forbidden:
         fix = "the credentials are valid but not for this partner: check D360_PARTNER_ID"
         return Check.fail(NAME, f"{hub.hub_url} refused access{status}", fix)
-    if isinstance(exc, AuthError):
-        fix = "check D360_API_KEY (or D360_USERNAME/D360_PASSWORD) in the Partner Hub"
-        return Check.fail(NAME, f"{hub.hub_url} refused the credentials{status}", fix)
-    if isinstance(exc, NotFound):
-        fix = "check D360_HUB_URL (it ends in /api/v2) and D360_PARTNER_ID"
-        return Check.fail(NAME, f"{hub.hub_url}: not found{status}", fix)
-    if isinstance(exc, HubUnavailable):
-        fix = "check D360_HUB_URL, the network and https://status.360dialog.com"
-        return Check.fail(NAME, f"{hub.hub_url} is unreachable{status}", fix)
-    if isinstance(exc, BadResponse):
-        fix = "the server did not answer a channel page: check D360_HUB_URL; report the lines below"
-        return Check.fail(NAME, f"{hub.hub_url} answered something unexpected{status}", fix)
+    for kind, what, fix in _FAILURES:
+        if isinstance(exc, kind):
+            return Check.fail(NAME, f"{hub.hub_url}{what}{status}", fix)
     return Check.fail(NAME, f"{hub.hub_url}: {type(exc).__name__}{status}", "see the message above")
 
 

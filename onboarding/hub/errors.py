@@ -27,21 +27,6 @@ from typing import Any
 
 import httpx
 
-__all__ = [
-    "AuthError",
-    "BadResponse",
-    "HubError",
-    "HubRequestError",
-    "HubUnavailable",
-    "NotFound",
-    "PermissionPending",
-    "RateLimited",
-    "describe_request",
-    "error_for_response",
-    "error_for_transport",
-    "is_retryable",
-]
-
 BODY_EXCERPT = 200
 
 

@@ -14,19 +14,6 @@ from pydantic import AliasChoices, BaseModel, ConfigDict, Field, SecretStr, mode
 
 from onboarding.text import mask_phone
 
-__all__ = [
-    "AvailabilityStatus",
-    "Channel",
-    "ChannelApiKey",
-    "ChannelPage",
-    "Client",
-    "ClientPage",
-    "ClientRef",
-    "SetupInfo",
-    "WabaAccount",
-    "mask_phone",
-]
-
 
 class _Wire(BaseModel):
     """Base of the wire models: keep unknown fields, accept field names or aliases."""

@@ -17,7 +17,13 @@ import httpx
 
 from onboarding.launcher.auth import auth_headers, ensure_auth_string, server_security_env
 from onboarding.launcher.children import Child, Children
-from onboarding.launcher.probe import LaunchError, get_ok, port_is_open, wait_until
+from onboarding.launcher.probe import (
+    LaunchError,
+    get_ok,
+    port_is_open,
+    start_until_healthy,
+    wait_until,
+)
 
 __all__ = ["DEPLOYMENTS", "PrefectEndpoint", "ensure_prefect", "wait_for_deployments"]
 
@@ -134,17 +140,15 @@ async def ensure_prefect(
         "PREFECT_UI_ENABLED": "true",
         "PREFECT_SERVER_UI_ENABLED": "true",
     }
-    child = children.start(
+    await start_until_healthy(
+        children,
         "the Prefect server",
         ["-m", "prefect", "server", "start", "--host", LOCAL_HOST, "--port", str(port)],
         env=server_env,
         log_name="prefect-server.log",
-    )
-    await wait_until(
-        lambda: get_ok(f"{api_url}/health"),
-        what=f"the Prefect server on port {port}",
+        port=port,
+        health_url=f"{api_url}/health",
         within=STARTUP_TIMEOUT,
-        child=child,
     )
     return PrefectEndpoint(api_url, ui_url, "started", auth_string)
 

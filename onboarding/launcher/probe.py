@@ -5,13 +5,20 @@ from __future__ import annotations
 import asyncio
 import socket
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 
 import httpx
 
-from onboarding.launcher.children import Child
+from onboarding.launcher.children import Child, Children
 
-__all__ = ["LaunchError", "get_ok", "port_is_free", "port_is_open", "wait_until"]
+__all__ = [
+    "LaunchError",
+    "get_ok",
+    "port_is_free",
+    "port_is_open",
+    "start_until_healthy",
+    "wait_until",
+]
 
 
 class LaunchError(Exception):
@@ -79,3 +86,22 @@ async def wait_until(
             where = f"; see {child.log_path}" if child is not None else ""
             raise LaunchError(f"{what} did not come up within {within:.0f} s{where}")
         await asyncio.sleep(interval)
+
+
+async def start_until_healthy(
+    children: Children,
+    name: str,
+    args: Sequence[str],
+    *,
+    env: Mapping[str, str],
+    log_name: str,
+    port: int,
+    health_url: str,
+    within: float,
+) -> Child:
+    """Start ``python <args>`` as ``name`` serving on ``port``; return once ``health_url`` is OK."""
+    child = children.start(name, args, env=env, log_name=log_name)
+    await wait_until(
+        lambda: get_ok(health_url), what=f"{name} on port {port}", within=within, child=child
+    )
+    return child

@@ -12,7 +12,7 @@ import os
 from collections.abc import MutableMapping
 
 from onboarding.launcher.children import Children
-from onboarding.launcher.probe import LaunchError, get_ok, port_is_free, wait_until
+from onboarding.launcher.probe import LaunchError, port_is_free, start_until_healthy
 
 __all__ = ["SCENARIO", "sandbox_environment", "start_sandbox", "use_sandbox_credentials"]
 
@@ -60,17 +60,15 @@ async def start_sandbox(
             EXIT_CONFIG,
         )
     base_url = f"http://{HOST}:{port}"
-    child = children.start(
+    await start_until_healthy(
+        children,
         "the Partner API sandbox",
         ["-m", "onboarding.launcher.sandbox", str(port)],
         env={**env, WEBHOOK_URL_VARIABLE: webhook_url},
         log_name="sandbox.log",
-    )
-    await wait_until(
-        lambda: get_ok(f"{base_url}/sandbox/healthz"),
-        what=f"the Partner API sandbox on port {port}",
+        port=port,
+        health_url=f"{base_url}/sandbox/healthz",
         within=STARTUP_TIMEOUT,
-        child=child,
     )
     return base_url
 

@@ -19,26 +19,6 @@ from enum import StrEnum
 
 from onboarding.lifecycle.events import Meaning, meaning_of
 
-__all__ = [
-    "Action",
-    "ActiveRun",
-    "Decision",
-    "DeliveryFailed",
-    "Event",
-    "FlowRunGone",
-    "History",
-    "KeyRefused",
-    "Observation",
-    "Policy",
-    "RunRead",
-    "Seen",
-    "Tick",
-    "Verdict",
-    "Waiting",
-    "classify",
-    "decide",
-]
-
 
 class Verdict(StrEnum):
     """What an ``availability_status`` says about the channel."""

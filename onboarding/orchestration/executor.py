@@ -174,35 +174,51 @@ class Executor:
 
     async def due_runs(self, client: PrefectClient, limit: int) -> list[FlowRun]:
         """Woken runs first, then ``Scheduled`` runs whose time has come (never parked ones)."""
-        deployments = FlowRunFilterDeploymentId(any_=list(self.flows))
-        woken = await client.read_flow_runs(
-            flow_run_filter=FlowRunFilter(
-                deployment_id=deployments,
-                state=FlowRunFilterState(
-                    type=FlowRunFilterStateType(any_=[StateType.PENDING]),
-                    name=FlowRunFilterStateName(any_=[WOKEN]),
-                ),
+        woken = await self._read_runs(
+            client,
+            FlowRunFilterState(
+                type=FlowRunFilterStateType(any_=[StateType.PENDING]),
+                name=FlowRunFilterStateName(any_=[WOKEN]),
             ),
             sort=FlowRunSort.EXPECTED_START_TIME_ASC,
             limit=limit,
         )
         if len(woken) >= limit:
-            return list(woken)
-        scheduled = await client.read_flow_runs(
-            flow_run_filter=FlowRunFilter(
-                deployment_id=deployments,
-                state=FlowRunFilterState(
-                    type=FlowRunFilterStateType(any_=[StateType.SCHEDULED]),
-                    name=FlowRunFilterStateName(not_any_=[PARKED]),
-                ),
-                next_scheduled_start_time=FlowRunFilterNextScheduledStartTime(
-                    before_=datetime.now(UTC)
-                ),
+            return woken
+        scheduled = await self._read_runs(
+            client,
+            FlowRunFilterState(
+                type=FlowRunFilterStateType(any_=[StateType.SCHEDULED]),
+                name=FlowRunFilterStateName(not_any_=[PARKED]),
+            ),
+            next_scheduled_start_time=FlowRunFilterNextScheduledStartTime(
+                before_=datetime.now(UTC)
             ),
             sort=FlowRunSort.NEXT_SCHEDULED_START_TIME_ASC,
             limit=limit - len(woken),
         )
         return [*woken, *scheduled]
+
+    async def _read_runs(
+        self,
+        client: PrefectClient,
+        state: FlowRunFilterState,
+        *,
+        sort: FlowRunSort,
+        limit: int,
+        **more: Any,
+    ) -> list[FlowRun]:
+        """Up to ``limit`` runs of these deployments in ``state`` (and the ``more`` filters)."""
+        runs = await client.read_flow_runs(
+            flow_run_filter=FlowRunFilter(
+                deployment_id=FlowRunFilterDeploymentId(any_=list(self.flows)),
+                state=state,
+                **more,
+            ),
+            sort=sort,
+            limit=limit,
+        )
+        return list(runs)
 
     def _start(self, flow_run: FlowRun) -> None:
         flow = self.flows[flow_run.deployment_id]  # type: ignore[index]

@@ -13,11 +13,12 @@ from __future__ import annotations
 import asyncio
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from prefect.states import Completed, State
+from pydantic import BaseModel, Field
 
 from onboarding.alerts import AlertContext, AlertKind
 from onboarding.history import Claim, active_view, history_key, policy
@@ -66,21 +67,20 @@ class Signal:
     observation: Observation
 
 
-@dataclass
-class Reconciled:
+class Reconciled(BaseModel):
     """What one reconciliation did, by channel id (and why nothing, where nothing)."""
 
-    started: list[str] = field(default_factory=list)
-    woken: list[str] = field(default_factory=list)
-    adopted: list[str] = field(default_factory=list)
-    cancelled: list[str] = field(default_factory=list)
-    reopened: list[str] = field(default_factory=list)
-    alerted: list[str] = field(default_factory=list)
-    overdue: list[str] = field(default_factory=list)  # alerted as past their set-up deadline
-    would_start: list[str] = field(default_factory=list)
-    would_wake: list[str] = field(default_factory=list)
+    started: list[str] = Field(default_factory=list)
+    woken: list[str] = Field(default_factory=list)
+    adopted: list[str] = Field(default_factory=list)
+    cancelled: list[str] = Field(default_factory=list)
+    reopened: list[str] = Field(default_factory=list)
+    alerted: list[str] = Field(default_factory=list)
+    overdue: list[str] = Field(default_factory=list)  # alerted as past their set-up deadline
+    would_start: list[str] = Field(default_factory=list)
+    would_wake: list[str] = Field(default_factory=list)
     prefect_note: str | None = None
-    reasons: dict[str, list[str]] = field(default_factory=dict)
+    reasons: dict[str, list[str]] = Field(default_factory=dict)
 
 
 async def reconcile(

@@ -9,8 +9,9 @@ replay finds it, never raised.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from anyio import to_thread
 from sqlalchemy import Engine
@@ -35,63 +36,27 @@ class Stored:
     stored_now: bool
 
 
-def store(
-    engine: Engine,
-    *,
-    dedup_key: str,
-    body: bytes | str,
-    headers: Mapping[str, str],
-    event_type: str | None = None,
-    channel_id: str | None = None,
-    client_id: str | None = None,
-    outcome: str = EventOutcome.ACCEPTED,
-    error: str | None = None,
-    body_sha256: str | None = None,
-    body_size: int | None = None,
-) -> Stored:
-    """Store one delivery (idempotent by ``dedup_key``) in its own transaction."""
+def store(engine: Engine, *, dedup_key: str, **fields: Any) -> Stored:
+    """Store one delivery (idempotent by ``dedup_key``) in its own transaction.
+
+    ``fields`` are :func:`~onboarding.store.store_inbound_event`'s keywords (body, headers, ...).
+    """
     with session_scope(engine) as session:
-        event, stored_now = store_inbound_event(
-            session,
-            dedup_key=dedup_key,
-            body=body,
-            headers=headers,
-            event_type=event_type,
-            channel_id=channel_id,
-            client_id=client_id,
-            outcome=outcome,
-            error=error,
-            body_sha256=body_sha256,
-            body_size=body_size,
-        )
+        event, stored_now = store_inbound_event(session, dedup_key=dedup_key, **fields)
         session.flush()
         if event.id is None:  # pragma: no cover - a flushed row always has its id
             raise RuntimeError("the inbox row got no id")
         return Stored(inbox_id=event.id, outcome=event.outcome, stored_now=stored_now)
 
 
-def mark(
-    engine: Engine,
-    *,
-    inbox_id: int,
-    outcome: str,
-    error: str | None = None,
-    retry_after: float = 0.0,
-    max_attempts: int | None = None,
-) -> str:
+def mark(engine: Engine, *, inbox_id: int, **fields: Any) -> str:
     """Record what handling ``inbox_id`` came to, in its own transaction; return the outcome.
 
-    A failure on the last of ``max_attempts`` attempts is recorded ``dead``.
+    ``fields`` are :func:`~onboarding.store.mark_event`'s keywords (outcome, error, ...); a
+    failure on the last of ``max_attempts`` attempts is recorded ``dead``.
     """
     with session_scope(engine) as session:
-        event = mark_event(
-            session,
-            event_id=inbox_id,
-            outcome=outcome,
-            error=error,
-            retry_after=retry_after,
-            max_attempts=max_attempts,
-        )
+        event = mark_event(session, event_id=inbox_id, **fields)
         return event.outcome
 
 

@@ -5,6 +5,7 @@ Every value read from the history (ids, client names, reasons, kinds) is escaped
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from datetime import timedelta
 
 from onboarding.escaping import md_cell
@@ -34,15 +35,18 @@ def funnel_rows(report: Report) -> list[tuple[str, int, str]]:
     return [(name, count, f"{count / base:.0%}" if base else "—") for name, count in stages]
 
 
-def _latency_row(label: str, day: DayLatency) -> str:
-    cells = [
-        label,
-        str(day.count),
-        fmt_seconds(day.p50),
-        fmt_seconds(day.p90),
-        fmt_seconds(day.p99),
-    ]
-    return "| " + " | ".join(cells) + " |"
+def _row(cells: Sequence[object]) -> str:
+    return "| " + " | ".join(str(cell) for cell in cells) + " |"
+
+
+def _table(align: str, header: Sequence[str], rows: Iterable[Sequence[object]]) -> list[str]:
+    """A markdown table; ``align`` has an ``l`` or ``r`` (right, for numbers) per column."""
+    rule = "|" + "|".join("---:" if side == "r" else "---" for side in align) + "|"
+    return [_row(header), rule, *(_row(row) for row in rows)]
+
+
+def _latency(label: str, day: DayLatency) -> tuple[str, ...]:
+    return (label, str(day.count), fmt_seconds(day.p50), fmt_seconds(day.p90), fmt_seconds(day.p99))
 
 
 def render_markdown(report: Report) -> str:
@@ -54,37 +58,41 @@ def render_markdown(report: Report) -> str:
         "",
         "## Funnel",
         "",
-        "| stage | runs | of signed up |",
-        "|---|---:|---:|",
-        *(f"| {name} | {count} | {share} |" for name, count, share in funnel_rows(report)),
+        *_table("lrr", ("stage", "runs", "of signed up"), funnel_rows(report)),
         "",
     ]
     if report.funnel.failures:
-        lines += ["### Failures by reason", "", "| state | reason | runs |", "|---|---|---:|"]
-        lines += [
-            f"| {md_cell(f.state)} | {md_cell(f.reason)} | {f.count} |"
-            for f in report.funnel.failures
-        ]
+        failures = [(md_cell(f.state), md_cell(f.reason), f.count) for f in report.funnel.failures]
+        lines += ["### Failures by reason", ""]
+        lines += _table("llr", ("state", "reason", "runs"), failures)
         lines.append("")
     lines += [
         "## Time to ready (UTC days)",
         "",
-        "| day | ready | p50 | p90 | p99 |",
-        "|---|---:|---:|---:|---:|",
-        *(_latency_row(f"{day.day:%Y-%m-%d}", day) for day in report.time_to_ready),
-        _latency_row("**window**", report.time_to_ready_overall),
+        *_table(
+            "lrrrr",
+            ("day", "ready", "p50", "p90", "p99"),
+            [
+                *(_latency(f"{day.day:%Y-%m-%d}", day) for day in report.time_to_ready),
+                _latency("**window**", report.time_to_ready_overall),
+            ],
+        ),
         "",
         f"## Slowest channels still waiting ({report.waiting_total} waiting)",
         "",
     ]
     if report.waiting:
-        lines += ["| channel | client | state | waited | overdue |", "|---|---|---|---:|---|"]
-        lines += [
-            f"| {md_cell(w.channel_id)} | {md_cell(w.client_name or w.client_id)} | "
-            f"{md_cell(w.state)} | "
-            f"{fmt_seconds(w.waited_seconds)} | {'yes' if w.overdue else ''} |"
+        waiting = [
+            (
+                md_cell(w.channel_id),
+                md_cell(w.client_name or w.client_id),
+                md_cell(w.state),
+                fmt_seconds(w.waited_seconds),
+                "yes" if w.overdue else "",
+            )
             for w in report.waiting
         ]
+        lines += _table("lllrl", ("channel", "client", "state", "waited", "overdue"), waiting)
     else:
         lines.append("No channel is waiting.")
     alerts = report.alerts
@@ -94,8 +102,6 @@ def render_markdown(report: Report) -> str:
         "",
     ]
     if alerts.by_kind:
-        lines += ["| kind | raised | resolved | open |", "|---|---:|---:|---:|"]
-        lines += [
-            f"| {md_cell(k.kind)} | {k.raised} | {k.resolved} | {k.open} |" for k in alerts.by_kind
-        ]
+        kinds = [(md_cell(k.kind), k.raised, k.resolved, k.open) for k in alerts.by_kind]
+        lines += _table("lrrr", ("kind", "raised", "resolved", "open"), kinds)
     return "\n".join(lines) + "\n"

@@ -16,7 +16,7 @@ from onboarding.sandbox.errors import ApiError, json_body
 from onboarding.sandbox.faults import Fault
 from onboarding.sandbox.lifecycle import schedule_grant, schedule_settle, schedule_status
 from onboarding.sandbox.signup import follow_redirect, redirect_url
-from onboarding.sandbox.state import KEY_SHAPES, SANDBOX_PARTNER_ID, Json, SandboxState
+from onboarding.sandbox.state import KEY_SHAPES, SANDBOX_PARTNER_ID, TUNABLE, Json, SandboxState
 
 __all__ = ["control_routes"]
 
@@ -310,22 +310,11 @@ async def config(request: Request) -> Response:
     """
     state = _admin(request)
     body = await _body(request)
-    for key in _CONFIG_KEYS:
+    for key in TUNABLE:
         if key in body:
             _check_config(key, body[key])
             setattr(state, key, body[key])
-    return JSONResponse({key: getattr(state, key) for key in _CONFIG_KEYS})
-
-
-_CONFIG_KEYS = (
-    "token_expires_in",
-    "max_limit",
-    "key_shape",
-    "token_type",
-    "send_expires_in",
-    "running_after",
-    "live_after",
-)
+    return JSONResponse({key: getattr(state, key) for key in TUNABLE})
 
 
 async def webhook_url(request: Request) -> Response:

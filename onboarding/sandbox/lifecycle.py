@@ -11,26 +11,16 @@ _WALK = ((1 / 3, "unverified"), (2 / 3, "verified"))
 
 
 def schedule_status(
-    state: SandboxState,
-    channel_id: str,
-    *,
-    after: float,
-    availability_status: str | None = None,
-    status: str | None = None,
-    error: str | None = None,
-    send_webhook: bool = True,
+    state: SandboxState, channel_id: str, *, after: float, **changes: str | bool | None
 ) -> None:
-    """Change a channel ``after`` seconds from now (skipped if it has gone by then)."""
+    """``state.update_channel(channel_id, **changes)`` ``after`` seconds from now.
+
+    Skipped if the channel has gone by then.
+    """
 
     def apply() -> None:
         if channel_id in state.channels:
-            state.update_channel(
-                channel_id,
-                availability_status=availability_status,
-                status=status,
-                error=error,
-                send_webhook=send_webhook,
-            )
+            state.update_channel(channel_id, **changes)  # type: ignore[arg-type]
 
     state.call_later(after, apply)
 

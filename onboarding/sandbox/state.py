@@ -18,19 +18,6 @@ from onboarding.sandbox.faults import FaultQueue
 from onboarding.sandbox.models import iso, new_channel, new_client, new_id, utcnow
 from onboarding.sandbox.webhooks import WebhookSender
 
-__all__ = [
-    "DEFAULT_ADMIN_KEY",
-    "KEY_SHAPES",
-    "OTHER_API_KEY",
-    "OTHER_PARTNER_ID",
-    "SANDBOX_API_KEY",
-    "SANDBOX_PARTNER_ID",
-    "SANDBOX_PASSWORD",
-    "SANDBOX_USERNAME",
-    "Partner",
-    "SandboxState",
-]
-
 SANDBOX_PARTNER_ID = "sandbox-partner"
 SANDBOX_API_KEY = "sandbox-key"
 SANDBOX_USERNAME = "partner@example.com"
@@ -48,8 +35,8 @@ PERMISSION_MESSAGE = (
     "The client has not granted the partner permission to manage this channel's API keys yet"
 )
 Json = dict[str, Any]
-# The settings a reset restores, with their defaults (see SandboxState).
-_TUNABLE = (
+# The settings ``POST /sandbox/config`` may change and a reset restores (see SandboxState).
+TUNABLE = (
     "token_expires_in",
     "max_limit",
     "key_shape",
@@ -131,7 +118,7 @@ class SandboxState:
 
     def __post_init__(self) -> None:
         self.webhooks = WebhookSender(clock=self.clock)
-        self._initial = {name: getattr(self, name) for name in _TUNABLE}
+        self._initial = {name: getattr(self, name) for name in TUNABLE}
 
     # -- auth ---------------------------------------------------------------------------------
 

@@ -11,10 +11,10 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
-from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from onboarding.store.models import Alert, AlertDelivery
+from onboarding.store.race import insert_or_winner
 from onboarding.store.types import utcnow
 
 __all__ = [
@@ -87,14 +87,11 @@ def open_alert(
             first_raised_at=now,
             last_raised_at=now,
         )
-        try:
-            with session.begin_nested():
-                session.add(alert)
+        alert, created = insert_or_winner(
+            session, alert, lambda: get_open_alert(session, dedup_key=dedup_key)
+        )
+        if created:
             return alert, True
-        except IntegrityError:
-            alert = get_open_alert(session, dedup_key=dedup_key)
-            if alert is None:
-                raise
     alert.last_raised_at = max(alert.last_raised_at, now)
     alert.message = message
     alert.details = details

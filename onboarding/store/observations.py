@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 from sqlalchemy import func, insert, update
 from sqlmodel import Session, col, select
@@ -32,6 +32,28 @@ class Transition(Protocol):
     def availability_status(self) -> str | None: ...
     @property
     def status(self) -> str | None: ...
+
+
+def _new_row(
+    channel_id: str,
+    availability_status: str | None,
+    status: str | None,
+    *,
+    run_id: int | None,
+    source: str,
+    at: datetime,
+) -> dict[str, Any]:
+    """The columns of a first observation of these statuses, seen ``at``."""
+    return {
+        "channel_id": channel_id,
+        "run_id": run_id,
+        "availability_status": availability_status,
+        "status": status,
+        "source": source,
+        "observed_at": at,
+        "last_seen_at": at,
+        "seen_count": 1,
+    }
 
 
 def _latest(session: Session, channel_id: str) -> StatusObservation | None:
@@ -74,13 +96,9 @@ def record_observation(
         session.flush()
         return latest, False
     row = StatusObservation(
-        channel_id=channel_id,
-        run_id=run_id,
-        availability_status=availability_status,
-        status=status,
-        source=source,
-        observed_at=seen_at,
-        last_seen_at=seen_at,
+        **_new_row(
+            channel_id, availability_status, status, run_id=run_id, source=source, at=seen_at
+        )
     )
     session.add(row)
     session.flush()
@@ -136,17 +154,16 @@ def record_transitions(
                     repeats.append(previous[0])
                 continue
             latest[change.channel_id] = (_PENDING, change.availability_status, change.status)
+            run_id = runs.get(change.channel_id)
             rows.append(
-                {
-                    "channel_id": change.channel_id,
-                    "run_id": runs.get(change.channel_id),
-                    "availability_status": change.availability_status,
-                    "status": change.status,
-                    "source": source,
-                    "observed_at": seen_at,
-                    "last_seen_at": seen_at,
-                    "seen_count": 1,
-                }
+                _new_row(
+                    change.channel_id,
+                    change.availability_status,
+                    change.status,
+                    run_id=run_id,
+                    source=source,
+                    at=seen_at,
+                )
             )
         if rows:
             session.exec(insert(StatusObservation), params=rows)

@@ -20,6 +20,7 @@ from onboarding.store.models import (
     OnboardingStep,
     RunState,
 )
+from onboarding.store.race import insert_or_winner
 from onboarding.store.types import utcnow
 
 __all__ = [
@@ -127,15 +128,7 @@ def start_or_get_run(
         phone_number=phone_number,
         flow_run_id=flow_run_id,
     )
-    try:
-        with session.begin_nested():
-            session.add(run)
-    except IntegrityError:
-        winner = get_active_run(session, channel_id=channel_id)
-        if winner is None:  # the violation was about something else
-            raise
-        return winner, False
-    return run, True
+    return insert_or_winner(session, run, lambda: get_active_run(session, channel_id=channel_id))
 
 
 def start_runs(
@@ -154,17 +147,15 @@ def start_runs(
     writer started one of them meanwhile, the batch is rolled back to its SAVEPOINT and the
     channels are taken one by one.
     """
-    now = now or utcnow()
+    same: dict[str, Any] = {
+        "partner_id": partner_id,
+        "trigger": trigger,
+        "deadline_seconds": deadline_seconds,
+        "now": now or utcnow(),
+    }
     runs = active_runs_of(session, channel_ids=[channel_id for channel_id, _ in channels])
     new = {
-        channel_id: _new_run(
-            partner_id=partner_id,
-            channel_id=channel_id,
-            client_id=client_id,
-            trigger=trigger,
-            deadline_seconds=deadline_seconds,
-            now=now,
-        )
+        channel_id: _new_run(channel_id=channel_id, client_id=client_id, **same)
         for channel_id, client_id in channels
         if channel_id not in runs
     }
@@ -174,13 +165,7 @@ def start_runs(
     except IntegrityError:
         for channel_id, client_id in channels:
             runs[channel_id], _ = start_or_get_run(
-                session,
-                partner_id=partner_id,
-                channel_id=channel_id,
-                client_id=client_id,
-                trigger=trigger,
-                deadline_seconds=deadline_seconds,
-                now=now,
+                session, channel_id=channel_id, client_id=client_id, **same
             )
         return runs
     return runs | new

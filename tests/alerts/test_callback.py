@@ -1,22 +1,15 @@
-"""The signed completion callback, against a real loopback receiver that checks the signature."""
+"""The signed completion callback, delivered to the shared loopback callback receiver."""
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import pickle
-import threading
-from collections.abc import Iterator
-from dataclasses import dataclass, field
-from typing import Any
 
 import httpx
 import pytest
 from pydantic import SecretStr
-from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import JSONResponse
-from starlette.routing import Route
 
 from onboarding.callback import (
     SIGNATURE_HEADER,
@@ -28,49 +21,15 @@ from onboarding.callback import (
     verify,
 )
 from onboarding.settings import ConfigError, load_settings
-from tests.servers import free_port, serve_in_thread
+from tests.fixtures.partner import CallbackServer
+from tests.servers import free_port
 
 SECRET = SecretStr("callback-signing-key")
 API_KEY = "MSG-API-KEY-do-not-leak-1234"
 PAYLOAD = {"channel_id": "ch_1", "client_id": "cl_1", "api_key": API_KEY}
 
 
-@dataclass
-class _Receiver:
-    url: str = ""
-    status: int = 200
-    verified: list[bool] = field(default_factory=list)
-    bodies: list[dict[str, Any]] = field(default_factory=list)
-    headers: list[dict[str, str]] = field(default_factory=list)
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-    async def handle(self, request: Request) -> JSONResponse:
-        raw = await request.body()
-        with self.lock:
-            self.verified.append(verify(raw, request.headers[SIGNATURE_HEADER], SECRET))
-            self.bodies.append(await request.json())
-            self.headers.append(dict(request.headers))
-        return JSONResponse({"ok": self.status < 400}, status_code=self.status)
-
-
-@pytest.fixture(scope="module")
-def receiver_server() -> Iterator[_Receiver]:
-    """A partner's callback endpoint that verifies what it gets."""
-    receiver = _Receiver()
-    app = Starlette(routes=[Route("/done", receiver.handle, methods=["POST"])])
-    with serve_in_thread(app) as base:
-        receiver.url = f"{base}/done?token=partner-query-token"
-        yield receiver
-
-
-@pytest.fixture
-def receiver(receiver_server: _Receiver) -> _Receiver:
-    """The receiver, emptied and answering 200."""
-    receiver_server.status = 200
-    receiver_server.verified.clear()
-    receiver_server.bodies.clear()
-    receiver_server.headers.clear()
-    return receiver_server
+QUERY_TOKEN = "partner-query-token"
 
 
 NOW = 1_790_000_000
@@ -143,33 +102,36 @@ def test_verify_rejects_old_timestamps(age: int, accepted: bool) -> None:
     assert verify(body, signature, SECRET, now=NOW) is accepted
 
 
-async def test_delivery_is_signed_json(receiver: _Receiver) -> None:
+async def test_delivery_is_signed_json(callback_receiver: CallbackServer) -> None:
     """The receiver gets the payload as JSON with a valid, current signature and a timestamp."""
+    url = f"{callback_receiver.url}?token={QUERY_TOKEN}"
     async with httpx.AsyncClient() as http:
-        status = await deliver_completion(http, url=receiver.url, secret=SECRET, payload=PAYLOAD)
+        status = await deliver_completion(http, url=url, secret=SECRET, payload=PAYLOAD)
     assert status == 200
-    assert receiver.verified == [True]
-    assert receiver.bodies == [PAYLOAD]
-    assert receiver.headers[0]["content-type"] == "application/json"
-    sent_at = receiver.headers[0][TIMESTAMP_HEADER.lower()]
-    assert receiver.headers[0][SIGNATURE_HEADER.lower()].startswith(f"t={sent_at},v1=")
+    [(raw, headers)] = callback_receiver.calls
+    assert verify(raw, headers[SIGNATURE_HEADER.lower()], SECRET)
+    assert json.loads(raw) == PAYLOAD
+    assert headers["content-type"] == "application/json"
+    sent_at = headers[TIMESTAMP_HEADER.lower()]
+    assert headers[SIGNATURE_HEADER.lower()].startswith(f"t={sent_at},v1=")
 
 
 @pytest.mark.parametrize(("status", "retryable"), [(500, True), (429, True), (403, False)])
 async def test_non_2xx_raises_without_the_payload(
-    receiver: _Receiver, status: int, retryable: bool
+    callback_receiver: CallbackServer, status: int, retryable: bool
 ) -> None:
     """A non-2xx answer raises CallbackError naming the URL, never the body or its API key."""
-    receiver.status = status
+    callback_receiver.fail_next(1, status=status)
+    url = f"{callback_receiver.url}?token={QUERY_TOKEN}"
     async with httpx.AsyncClient() as http:
         with pytest.raises(CallbackError) as caught:
-            await deliver_completion(http, url=receiver.url, secret=SECRET, payload=PAYLOAD)
+            await deliver_completion(http, url=url, secret=SECRET, payload=PAYLOAD)
     error = caught.value
     assert error.status_code == status
     assert error.retryable is retryable
-    assert "/done" in str(error)
+    assert "/onboarded" in str(error)
     assert API_KEY not in str(error)
-    assert "partner-query-token" not in str(error)
+    assert QUERY_TOKEN not in str(error)
 
 
 async def test_network_failure_raises_a_clear_error_with_no_chain() -> None:

@@ -105,6 +105,24 @@ def alerts(engine: Engine) -> list[Alert]:
         return list(session.exec(select(Alert).order_by(col(Alert.id))))
 
 
+def notices_and_outcomes(engine: Engine) -> list[tuple[str, str]]:
+    """``(notice, outcome)`` of every delivery row, oldest first."""
+    return [(row.notice, row.outcome) for row in deliveries(engine)]
+
+
+def retried_ok(service: AlertService, *, since: datetime) -> list[bool]:
+    """Retry the failed deliveries since ``since``; whether each retry went through."""
+    return [result.ok for result in service.retry_failed_deliveries(since=since)]
+
+
+def raised_but_undelivered(service: AlertService, engine: Engine) -> AlertDelivery:
+    """Raise the channel_error alert; its one delivery must have failed. Returns that row."""
+    assert raise_channel_error(service).notice is Notice.RAISED
+    [failed] = deliveries(engine)
+    assert failed.outcome == "failed"
+    return failed
+
+
 def raise_channel_error(service: AlertService, channel_id: str = "ch_1") -> Any:
     """Raise the channel_error alert for ``channel_id`` of partner p1."""
     return service.raise_alert(
@@ -248,15 +266,12 @@ def test_failing_sink_is_recorded_then_retried(
     start = clock.now
     alert_sink.fail_next(1)
     service = make_service(alert_sink.url)
-    assert raise_channel_error(service).notice is Notice.RAISED
-    [failed] = deliveries(engine)
-    assert failed.outcome == "failed"
+    failed = raised_but_undelivered(service, engine)
     assert "500" in (failed.error or "")
     assert alert_sink.received == []
     clock.advance(timedelta(minutes=1))
-    retried = service.retry_failed_deliveries(since=start)
-    assert [r.ok for r in retried] == [True]
-    assert [(r.notice, r.outcome) for r in deliveries(engine)] == [
+    assert retried_ok(service, since=start) == [True]
+    assert notices_and_outcomes(engine) == [
         ("raised", "failed"),
         ("raised", "sent"),
     ]
@@ -271,15 +286,13 @@ def test_unreachable_sink_is_retried_once_it_listens(
     start = clock.now
     port = free_port()
     service = make_service(f"json://127.0.0.1:{port}/alerts/s3cr3t-path-token")
-    assert raise_channel_error(service).notice is Notice.RAISED
-    [failed] = deliveries(engine)
-    assert failed.outcome == "failed"
+    failed = raised_but_undelivered(service, engine)
     assert "s3cr3t-path-token" not in (failed.error or "")
     late = SinkServer()
     with serve_in_thread(late.app(), port=port) as base_url:
         late.base_url = base_url
         clock.advance(timedelta(minutes=1))
-        assert [r.ok for r in service.retry_failed_deliveries(since=start)] == [True]
+        assert retried_ok(service, since=start) == [True]
     assert late.received[0]["title"].startswith("[ERROR]")
     assert late.paths == ["/alerts/s3cr3t-path-token"]
 
@@ -309,9 +322,8 @@ def test_retry_skips_raised_notices_of_resolved_alerts_but_not_resolve_notices(
     clock.advance(timedelta(minutes=1))
     service.resolve(kind=AlertKind.CHANNEL_ERROR, partner_id="p1", channel_id="ch_1")
     clock.advance(timedelta(minutes=1))
-    retried = service.retry_failed_deliveries(since=start)
-    assert [r.ok for r in retried] == [True]
-    assert [(r.notice, r.outcome) for r in deliveries(engine)] == [
+    assert retried_ok(service, since=start) == [True]
+    assert notices_and_outcomes(engine) == [
         ("raised", "failed"),
         ("resolved", "failed"),
         ("resolved", "sent"),

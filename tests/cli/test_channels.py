@@ -27,12 +27,7 @@ def _run(env: dict[str, str], *args: str) -> Result:
 
 
 def _sandbox_env(sandbox: SandboxServer, **overrides: str) -> dict[str, str]:
-    env = {
-        "D360_HUB_URL": sandbox.api_url,
-        "D360_PARTNER_ID": sandbox.partner_id,
-        "D360_API_KEY": sandbox.api_key,
-    }
-    return {**env, **overrides}
+    return {**sandbox.credentials(), **overrides}
 
 
 def test_json_lists_channels_with_their_statuses(sandbox: SandboxServer) -> None:

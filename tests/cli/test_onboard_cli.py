@@ -12,18 +12,13 @@ import time
 import pytest
 
 from onboarding.store import find_runs, make_engine, session_scope
+from tests.cli_process import run_cli
 
 pytestmark = pytest.mark.slow
 
 
-def _cli(*args: str, env: dict[str, str], timeout: float = 120) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "onboarding.cli", *args],
-        env={**os.environ, **env},
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
+def _cli(*args: str, env: dict[str, str], timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    return run_cli(*args, env={**os.environ, **env}, timeout=timeout)
 
 
 def _wait_for(predicate, *, timeout: float = 60.0, interval: float = 0.1):

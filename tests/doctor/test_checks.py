@@ -10,15 +10,14 @@ from sqlalchemy import Engine
 from typer.testing import CliRunner
 
 from onboarding.cli import app
-from onboarding.doctor import (
-    Status,
+from onboarding.doctor import Status, run_doctor
+from onboarding.doctor.checks import (
     check_alert_sinks,
     check_database,
     check_event_names,
-    check_partner_api,
     check_prefect,
-    run_doctor,
 )
+from onboarding.doctor.partner import check_partner_api
 from onboarding.settings import load_hub_settings, load_settings
 from onboarding.store import session_scope, store_inbound_event
 from tests.fixtures.sandbox import SandboxServer
@@ -43,9 +42,7 @@ def env(
 ) -> dict[str, str]:
     """Everything pointing at the test servers (Prefect is set by the tests that need it)."""
     values = {
-        "D360_HUB_URL": sandbox.api_url,
-        "D360_PARTNER_ID": sandbox.partner_id,
-        "D360_API_KEY": sandbox.api_key,
+        **sandbox.credentials(),
         "ONBOARDING_DATABASE_URL": db_url,
         "ONBOARDING_ALERT_URLS": alert_sink.url,
     }

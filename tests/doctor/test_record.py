@@ -9,7 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from onboarding.cli import app
-from onboarding.doctor import check_partner_api
+from onboarding.doctor.partner import check_partner_api
 from onboarding.doctor.record import redact
 from onboarding.settings import HubSettings
 from tests.fixtures.sandbox import SandboxServer
@@ -101,9 +101,7 @@ def test_doctor_cli_takes_record(
     _seed(sandbox)
     monkeypatch.chdir(tmp_path)
     for name, value in {
-        "D360_HUB_URL": sandbox.api_url,
-        "D360_PARTNER_ID": sandbox.partner_id,
-        "D360_API_KEY": sandbox.api_key,
+        **sandbox.credentials(),
         "ONBOARDING_DATABASE_URL": f"sqlite:///{tmp_path / 'none.db'}",
         "ONBOARDING_ALERT_URLS": "",
     }.items():

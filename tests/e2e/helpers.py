@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -11,20 +10,14 @@ from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterName
 from prefect.deployments import run_deployment
 
 from onboarding.store import find_runs, make_engine, session_scope
+from tests import polling
 
 T = TypeVar("T")
 
 
 def wait_for(predicate: Callable[[], T], *, timeout: float = 90, what: str = "condition") -> T:
-    """Poll ``predicate`` until it returns something truthy; fail after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.2)
+    """Poll ``predicate`` every 0.2 s until it returns something truthy; fail after ``timeout``."""
+    return polling.wait_for(predicate, timeout=timeout, what=what, interval=0.2)
 
 
 def history_runs(db_url: str, channel_id: str) -> list[Any]:

@@ -176,7 +176,7 @@ def test_callback_outage_retries_with_fresh_keys_until_delivered(
 ):
     """The callback refuses two whole attempts: the onboarding waits ``undelivered``, retries
     with a fresh key each time, and the partner ends holding the channel's active key."""
-    callback_receiver.failures = 8  # two attempts of four quick tries each
+    callback_receiver.fail_next(8, status=503)  # two attempts of four quick tries each
     channel = sandbox.create_channel(settle_after=1, settle_to="ready")
     wait_for(lambda: _state(deployed, channel["id"]) == "undelivered", what="undelivered")
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
 import sys
 import time
 from collections import Counter
@@ -28,8 +27,10 @@ from sqlmodel import select
 from deployments.scale.cluster import Cluster, ClusterSpec
 from onboarding.runtime import engine_for
 from onboarding.store import OnboardingRun, session_scope, upgrade
+from tests.cli_process import run_cli
 from tests.e2e.helpers import wait_for
-from tests.scale.support import fresh_database, own_redis_db
+from tests.fixtures.database import fresh_database
+from tests.scale.support import own_redis_db
 from tests.servers import free_port
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.timeout(900)]
@@ -106,13 +107,7 @@ def _sweep() -> None:
 def _sweep_from_cli(env: dict[str, str]) -> None:
     """`onboarding sweep`, as an operator would run it: it does not queue behind the backlog
     of woken runs that the restarted serving process works through first."""
-    result = subprocess.run(
-        [sys.executable, "-m", "onboarding.cli", "sweep", "--json"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    result = run_cli("sweep", "--json", env=env, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
 
 

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import httpx
+from prefect.states import State
 from pydantic import SecretStr
 
 from flows.onboard import onboard_channel
@@ -20,6 +22,13 @@ from onboarding.store import (
 from tests.fixtures.partner import CALLBACK_SECRET
 
 
+async def _onboard(channel: dict[str, Any]) -> State:
+    """Run the onboarding flow for a sandbox channel and return its final state."""
+    return await onboard_channel(
+        channel_id=channel["id"], client_id=channel["client_id"], return_state=True
+    )
+
+
 def _runs(db_url: str, channel_id: str):
     with session_scope(make_engine(db_url)) as session:
         return find_runs(session, channel_id=channel_id)
@@ -30,9 +39,7 @@ async def test_ready_at_once_completes_and_notifies_partner(
 ):
     """A channel already ready completes, and the partner gets one signed callback with a key."""
     channel = sandbox.create_channel(availability_status="ready", status="ready")
-    state = await onboard_channel(
-        channel_id=channel["id"], client_id=channel["client_id"], return_state=True
-    )
+    state = await _onboard(channel)
     assert state.is_completed(), state.message
     [run] = _runs(db_url, channel["id"])
     assert run.state == "completed"
@@ -49,9 +56,7 @@ async def test_ready_at_once_completes_and_notifies_partner(
 async def test_setting_up_then_ready_waits_then_completes(onboarding_env, sandbox, db_url):
     """A channel that becomes ready after a delay is waited for and then completed."""
     channel = sandbox.create_channel(settle_after=1.0, settle_to="ready")
-    state = await onboard_channel(
-        channel_id=channel["id"], client_id=channel["client_id"], return_state=True
-    )
+    state = await _onboard(channel)
     assert state.is_completed(), state.message
     [run] = _runs(db_url, channel["id"])
     assert run.state == "completed"
@@ -62,9 +67,7 @@ async def test_error_alerts_once_and_fails(onboarding_env, sandbox, db_url, aler
     channel = sandbox.create_channel(
         settle_after=0.5, settle_to="error", phone_number="+4915112345678"
     )
-    state = await onboard_channel(
-        channel_id=channel["id"], client_id=channel["client_id"], return_state=True
-    )
+    state = await _onboard(channel)
     assert state.is_failed()
     assert "error" in state.message
     [run] = _runs(db_url, channel["id"])
@@ -81,9 +84,7 @@ async def test_deadline_exceeded_times_out(onboarding_env, sandbox, db_url, monk
     """A channel still setting_up at the deadline ends timed_out with a deadline alert."""
     monkeypatch.setenv("ONBOARDING_SETUP_DEADLINE", "0.6")
     channel = sandbox.create_channel()
-    state = await onboard_channel(
-        channel_id=channel["id"], client_id=channel["client_id"], return_state=True
-    )
+    state = await _onboard(channel)
     assert state.is_failed()
     [run] = _runs(db_url, channel["id"])
     assert run.state == "timed_out"
@@ -93,9 +94,7 @@ async def test_deadline_exceeded_times_out(onboarding_env, sandbox, db_url, monk
 async def test_unknown_status_is_recorded_and_fails(onboarding_env, sandbox, db_url, alert_sink):
     """An undocumented availability_status is kept in the history, alerted on, and fails the run."""
     channel = sandbox.create_channel(availability_status="migrating")
-    state = await onboard_channel(
-        channel_id=channel["id"], client_id=channel["client_id"], return_state=True
-    )
+    state = await _onboard(channel)
     assert state.is_failed()
     [run] = _runs(db_url, channel["id"])
     assert run.availability_status == "migrating"
@@ -113,9 +112,7 @@ async def test_transient_faults_while_waiting_are_retried(
     sandbox.add_fault(
         "status", count=2, http_status=429, retry_after=0.2, path_contains="/channels"
     )
-    state = await onboard_channel(
-        channel_id=channel["id"], client_id=channel["client_id"], return_state=True
-    )
+    state = await _onboard(channel)
     assert state.is_completed(), state.message
 
 
@@ -126,9 +123,7 @@ async def test_bad_credentials_alert_once_without_retry_storm(
     monkeypatch.setenv("D360_API_KEY", "wrong-key")
     channel = sandbox.create_channel()
     sandbox.reset_request_counts()
-    state = await onboard_channel(
-        channel_id=channel["id"], client_id=channel["client_id"], return_state=True
-    )
+    state = await _onboard(channel)
     assert state.is_failed()
     assert sandbox.request_counts()["total"] == 1
     [alert] = alert_sink.received
@@ -139,9 +134,7 @@ async def test_second_run_does_not_create_second_key(onboarding_env, sandbox, db
     """Onboarding a channel twice creates its Messaging API key once."""
     channel = sandbox.create_channel(availability_status="ready", status="ready")
     for _ in range(2):
-        state = await onboard_channel(
-            channel_id=channel["id"], client_id=channel["client_id"], return_state=True
-        )
+        state = await _onboard(channel)
         assert state.is_completed()
     assert sandbox.api_key_count(channel["id"]) == 1
     assert len(_runs(db_url, channel["id"])) == 1
@@ -178,9 +171,7 @@ async def test_follow_up_interrupted_after_it_began_delivers_a_new_key_once(
         )
     first_key = answer.json()["id"]
 
-    state = await onboard_channel(
-        channel_id=channel["id"], client_id=channel["client_id"], return_state=True
-    )
+    state = await _onboard(channel)
 
     assert state.is_completed(), state.message
     [(body, _)] = callback_receiver.calls
@@ -200,7 +191,7 @@ async def test_callback_down_past_the_retry_window_alerts_callback_failed(
     retry window has passed the run fails with one ``callback_failed`` alert."""
     monkeypatch.setenv("ONBOARDING_RETRY_DELAY", "0.01")
     monkeypatch.setenv("ONBOARDING_CALLBACK_RETRY_WINDOW", "1")
-    callback_receiver.failures = 10_000
+    callback_receiver.fail_next(10_000, status=503)
     channel = sandbox.create_channel(availability_status="ready", status="ready")
     state = await onboard_channel(
         channel_id=channel["id"], client_id=channel["client_id"], return_state=True

@@ -5,8 +5,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import subprocess
-import sys
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -14,6 +12,7 @@ import pytest
 from onboarding.hub import HubClient
 from onboarding.hub.scan import read_partner_channels
 from onboarding.settings import load_hub_settings
+from tests.cli_process import run_cli
 from tests.servers import free_port
 
 
@@ -92,13 +91,7 @@ def test_sweep_cli_without_prefect_records_and_lists_what_it_would_do(
         # the local fallback server starts slowly on a loaded CI machine (default 20 s)
         "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "120",
     }
-    result = subprocess.run(
-        [sys.executable, "-m", "onboarding.cli", "sweep", "--json"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=180,
-    )
+    result = run_cli("sweep", "--json", env=env, timeout=180)
     assert result.returncode == 0, result.stderr[-3000:]
     summary = json.loads(result.stdout)
     assert channel["id"] in summary["would_start"]

@@ -9,12 +9,38 @@ import httpx
 
 from onboarding.hub import ApiKeyAuth, BearerAuth, HubClient
 
-__all__ = ["BASE_URL", "UNIT_KEY", "channel", "mock_client", "page"]
+__all__ = ["BASE_URL", "UNIT_KEY", "Handler", "bearer_listings", "channel", "mock_client", "page"]
 
 BASE_URL = "http://hub.test/api/v2"
 UNIT_KEY = "unit-secret-key-123"
 
 Handler = Callable[[httpx.Request], httpx.Response | Awaitable[httpx.Response]]
+
+
+class _FakeClock:
+    """A monotonic clock the test moves by hand."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def bearer_listings(make_handler: Callable[[list[str]], Handler], *waits: float) -> list[str]:
+    """Bearer-auth listings on a fake clock; return the log that ``make_handler(log)`` kept.
+
+    Lists the channels once (refresh margin 60 s), then again after each of ``waits`` seconds.
+    """
+    log: list[str] = []
+    clock = _FakeClock()
+    auth = BearerAuth("me@example.com", "pw", refresh_margin=60, clock=clock)
+    async with mock_client(make_handler(log), auth=auth) as hub:
+        await hub.list_channels()
+        for seconds in waits:
+            clock.now += seconds
+            await hub.list_channels()
+    return log
 
 
 def mock_client(

@@ -12,6 +12,12 @@ from .conftest import HubFactory
 CHANNELS = "GET /partners/{partner_id}/channels"
 
 
+def _logins_and_listings(sandbox: SandboxServer) -> tuple[int, int]:
+    """How many times the sandbox was asked for a token, and for a channel page."""
+    counts = sandbox.request_counts()["counts"]
+    return counts["POST /token"], counts[CHANNELS]
+
+
 async def test_api_key_lists_channels_and_keeps_extra_fields(
     hub: HubClient, sandbox: SandboxServer
 ) -> None:
@@ -35,9 +41,7 @@ async def test_bearer_token_is_fetched_once_and_reused(
     hub = make_hub(auth=BearerAuth(sandbox.username, sandbox.password))
     for _ in range(3):
         await hub.list_channels()
-    counts = sandbox.request_counts()["counts"]
-    assert counts["POST /token"] == 1
-    assert counts[CHANNELS] == 3
+    assert _logins_and_listings(sandbox) == (1, 3)
 
 
 async def test_bearer_relogs_once_when_the_server_drops_the_token(
@@ -48,9 +52,7 @@ async def test_bearer_relogs_once_when_the_server_drops_the_token(
     await hub.list_channels()
     sandbox.state.tokens.clear()  # the server forgets every token (expiry or revocation)
     await hub.list_channels()
-    counts = sandbox.request_counts()["counts"]
-    assert counts["POST /token"] == 2
-    assert counts[CHANNELS] == 3
+    assert _logins_and_listings(sandbox) == (2, 3)
 
 
 async def test_bearer_refreshes_short_lived_tokens_before_expiry(
@@ -64,9 +66,7 @@ async def test_bearer_refreshes_short_lived_tokens_before_expiry(
     await hub.list_channels()
     now[0] += 95  # past lifetime minus the 10 s margin
     await hub.list_channels()
-    counts = sandbox.request_counts()["counts"]
-    assert counts["POST /token"] == 2
-    assert counts[CHANNELS] == 2
+    assert _logins_and_listings(sandbox) == (2, 2)
 
 
 async def test_paging_walks_every_page_once(make_hub: HubFactory, sandbox: SandboxServer) -> None:

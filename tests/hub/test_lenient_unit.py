@@ -18,7 +18,7 @@ from onboarding.hub import (
     is_retryable,
 )
 
-from .mock import mock_client, page
+from .mock import Handler, bearer_listings, mock_client, page
 
 KEY = "msg-api-key-value-5f2a"
 FLAT = {"id": "k1", "address": "https://waba-v2.360dialog.io", "api_key": KEY, "app_id": "a1"}
@@ -104,14 +104,6 @@ def test_permission_pending_survives_pickling() -> None:
     )
 
 
-class _Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 def _token_hub(log: list[str], answer: dict[str, Any]):
     def handler(request: httpx.Request) -> httpx.Response:
         if request.url.path.endswith("/token"):
@@ -124,17 +116,12 @@ def _token_hub(log: list[str], answer: dict[str, Any]):
 
 async def test_lowercase_bearer_without_expires_in_is_renewed_after_24_hours() -> None:
     """`token_type: bearer` without expires_in is accepted and renewed only after about 24 h."""
-    log: list[str] = []
-    clock = _Clock()
-    auth = BearerAuth("me@example.com", "pw", refresh_margin=60, clock=clock)
-    async with mock_client(_token_hub(log, {"token_type": "bearer"}), auth=auth) as hub:
-        await hub.list_channels()
-        clock.now += 86_400 - 120
-        await hub.list_channels()
-        assert log == ["token"]
-        clock.now += 120
-        await hub.list_channels()
-    assert log == ["token", "token"]
+
+    def hub(log: list[str]) -> Handler:
+        return _token_hub(log, {"token_type": "bearer"})
+
+    assert await bearer_listings(hub, 86_400 - 120) == ["token"]
+    assert await bearer_listings(hub, 86_400 - 120, 120) == ["token", "token"]
 
 
 async def test_a_token_type_other_than_bearer_is_bad_response() -> None:

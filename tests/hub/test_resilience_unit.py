@@ -10,7 +10,7 @@ import pytest
 
 from onboarding.hub import AuthError, BadResponse, BearerAuth, HubUnavailable, RateLimited
 
-from .mock import channel, mock_client, page
+from .mock import bearer_listings, channel, mock_client, page
 
 TOKEN_PATH = "/api/v2/token"
 
@@ -96,16 +96,6 @@ async def test_transport_errors_become_hub_unavailable(error: httpx.TransportErr
     assert caught.value.request == "GET http://hub.test/api/v2/partners/p1/channels"
 
 
-class _FakeClock:
-    """A monotonic clock the test moves by hand."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 def _bearer_handler(log: list[str], *, expires_in: int = 100, valid: set[str] | None = None):
     """A hub that issues numbered tokens and accepts those in ``valid`` (all when None)."""
 
@@ -125,15 +115,8 @@ def _bearer_handler(log: list[str], *, expires_in: int = 100, valid: set[str] | 
 
 async def test_bearer_token_is_refreshed_before_expiry() -> None:
     """The token is reused while fresh and renewed once the clock passes lifetime minus margin."""
-    log: list[str] = []
-    clock = _FakeClock()
-    auth = BearerAuth("me@example.com", "pw", refresh_margin=60, clock=clock)
-    async with mock_client(_bearer_handler(log, expires_in=100), auth=auth) as hub:
-        await hub.list_channels()
-        clock.now += 85  # margin is min(60, 10% of 100) = 10 s: still fresh at 85 s
-        await hub.list_channels()
-        clock.now += 10
-        await hub.list_channels()
+    # the margin is min(60, 10% of 100) = 10 s: still fresh at 85 s, renewed at 95 s
+    log = await bearer_listings(lambda log: _bearer_handler(log, expires_in=100), 85, 10)
     assert log == ["token", "tok-1", "tok-1", "token", "tok-2"]
 
 

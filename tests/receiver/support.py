@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import threading
-import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any
 
 import httpx
 import uvicorn
@@ -18,6 +18,7 @@ from sqlmodel import col, select
 
 from onboarding.receiver import HandoffEvent, serve_config
 from onboarding.store import InboundEvent, session_scope
+from tests.polling import wait_for
 from tests.servers import free_port
 
 __all__ = [
@@ -25,12 +26,11 @@ __all__ = [
     "RecordingHandoff",
     "Served",
     "envelope",
+    "handed",
     "inbox_row",
     "serve_receiver",
     "wait_until",
 ]
-
-T = TypeVar("T")
 
 TOKEN = "path-token-7Qx9Lm2Vb4Nc8Zr1"
 
@@ -42,16 +42,13 @@ def envelope(event: str = "channel_created", **data: Any) -> bytes:
     return json.dumps({"event": event, "data": data}).encode()
 
 
-def wait_until(probe: Callable[[], T | None], *, timeout: float = 60.0, what: str = "it") -> T:
-    """Poll ``probe`` until it returns something truthy; fail after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = probe()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(0.01)
+def handed(event: HandoffEvent) -> tuple[int, str | None, str | None, str | None]:
+    """What identifies a handed-on event: ``(inbox_id, event_type, channel_id, client_id)``."""
+    return (event.inbox_id, event.event_type, event.channel_id, event.client_id)
+
+
+wait_until = functools.partial(wait_for, timeout=60.0)
+"""``wait_for`` with the receiver tests' longer deadline (the served receiver shares 2 cores)."""
 
 
 @dataclass

@@ -32,6 +32,7 @@ from tests.receiver.support import (
     RecordingHandoff,
     Served,
     envelope,
+    handed,
     inbox_row,
     serve_receiver,
     wait_until,
@@ -64,12 +65,7 @@ async def test_failed_handoff_is_kept_and_replayed(
     row = receiver.row(inbox_id)
     assert (row.outcome, row.error, row.attempts) == ("handled", None, 2)
     [event] = up.calls
-    assert (event.inbox_id, event.event_type, event.channel_id, event.client_id) == (
-        inbox_id,
-        "channel_ready",
-        "ch-7",
-        "cl-7",
-    )
+    assert handed(event) == (inbox_id, "channel_ready", "ch-7", "cl-7")
     assert (await replay_unhandled(engine, up, min_age=0)).attempted == 0
 
 

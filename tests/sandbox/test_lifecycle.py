@@ -6,7 +6,7 @@ import httpx
 
 from onboarding.sandbox import SANDBOX_PARTNER_ID, create_app
 from tests.fixtures.sandbox import SandboxServer
-from tests.sandbox.polling import wait_until
+from tests.polling import wait_for
 from tests.servers import serve_in_thread
 
 CHANNELS = f"/partners/{SANDBOX_PARTNER_ID}/channels"
@@ -22,7 +22,7 @@ def test_channel_settles_ready(sandbox: SandboxServer, api: httpx.Client) -> Non
     """A channel scripted to settle becomes ready (status ready) and modified_at moves on."""
     channel = sandbox.create_channel(settle_after=0.2)
 
-    ready = wait_until(
+    ready = wait_for(
         lambda: (c := _read(api, channel["id"]))["availability_status"] == "ready" and c
     )
 
@@ -35,7 +35,7 @@ def test_channel_settles_error(sandbox: SandboxServer, api: httpx.Client) -> Non
     """A channel scripted to fail ends with availability and status error and an error text."""
     channel = sandbox.create_channel(settle_after=0.1, settle_to="error", error="Name rejected")
 
-    failed = wait_until(
+    failed = wait_for(
         lambda: (c := _read(api, channel["id"]))["availability_status"] == "error" and c
     )
 
@@ -54,7 +54,7 @@ def test_setting_up_walks_intermediate_statuses(sandbox: SandboxServer) -> None:
             seen.append(current["status"])
         return current["availability_status"] == "ready"
 
-    wait_until(record, interval=0.01)
+    wait_for(record, interval=0.01)
 
     assert seen == ["created", "unverified", "verified", "ready"]
 
@@ -82,7 +82,7 @@ def test_status_scheduled(sandbox: SandboxServer, api: httpx.Client) -> None:
 
     assert response.status_code == 202
     assert _read(api, channel["id"])["availability_status"] == "setting_up"
-    wait_until(lambda: _read(api, channel["id"])["availability_status"] == "ready")
+    wait_for(lambda: _read(api, channel["id"])["availability_status"] == "ready")
 
 
 def test_reset_cancels_scheduled_changes(sandbox: SandboxServer) -> None:

@@ -10,7 +10,7 @@ import pytest
 
 from onboarding.sandbox import SANDBOX_PARTNER_ID, SANDBOX_PASSWORD, SANDBOX_USERNAME
 from tests.fixtures.sandbox import SandboxServer
-from tests.sandbox.polling import wait_until
+from tests.polling import wait_for
 from tests.sandbox.receiver import WebhookReceiver
 
 CHANNELS = f"/partners/{SANDBOX_PARTNER_ID}/channels"
@@ -76,7 +76,7 @@ def test_key_creation_is_refused_until_permission_is_granted(
     sandbox.control.post(f"/channels/{channel['id']}/permission").raise_for_status()
 
     assert _keys(api, channel["id"]).status_code == 201
-    granted = wait_until(lambda: receiver.bodies)
+    granted = wait_for(lambda: receiver.bodies)
     assert granted[0]["event"] == "channel_permission_granted"
     assert granted[0]["data"]["id"] == channel["id"]
     assert granted[0]["data"]["status"] == "ready"
@@ -94,7 +94,7 @@ def test_permission_is_granted_on_a_timer(
     )
     assert _keys(api, channel["id"]).status_code == 403
 
-    wait_until(lambda: "channel_permission_granted" in receiver.events())
+    wait_for(lambda: "channel_permission_granted" in receiver.events())
 
     assert _keys(api, channel["id"]).status_code == 201
 

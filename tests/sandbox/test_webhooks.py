@@ -8,7 +8,7 @@ import httpx
 
 from onboarding.sandbox import SANDBOX_PARTNER_ID
 from tests.fixtures.sandbox import SandboxServer
-from tests.sandbox.polling import wait_until
+from tests.polling import wait_for
 from tests.sandbox.receiver import WebhookReceiver
 from tests.servers import free_port
 
@@ -19,7 +19,7 @@ def test_new_channel_sends_client_and_channel_created(
     """Creating a channel for a new client sends client_created then channel_created."""
     channel = sandbox.create_channel()
 
-    wait_until(lambda: len(receiver.bodies) >= 2)
+    wait_for(lambda: len(receiver.bodies) >= 2)
 
     first, second = receiver.bodies
     assert first == {"event": "client_created", "data": sandbox.state.clients[channel["client_id"]]}
@@ -34,7 +34,7 @@ def test_settling_sends_submitted_ready_then_running(
     """A settling channel sends channel_submitted, then channel_ready, then channel_running."""
     channel = sandbox.create_channel(settle_after=0.1)
 
-    wait_until(lambda: len(receiver.bodies) >= 5)
+    wait_for(lambda: len(receiver.bodies) >= 5)
 
     assert receiver.events() == [
         "client_created",
@@ -56,7 +56,7 @@ def test_running_and_live_follow_ready_at_their_own_moments(
     channel = sandbox.create_channel(send_webhook=False)
     sandbox.set_status(channel["id"], "ready")
 
-    records = wait_until(lambda: (found := sandbox.webhooks()) and len(found) >= 3 and found)
+    records = wait_for(lambda: (found := sandbox.webhooks()) and len(found) >= 3 and found)
 
     assert [r["event"] for r in records] == ["channel_ready", "channel_running", "channel_live"]
     assert {r["object_id"] for r in records} == {channel["id"]}
@@ -70,7 +70,7 @@ def test_lost_webhook_is_not_sent(sandbox: SandboxServer, receiver: WebhookRecei
     silent = sandbox.create_channel(send_webhook=False)
     sandbox.create_client(name="marker")
 
-    wait_until(lambda: receiver.events() == ["client_created"])
+    wait_for(lambda: receiver.events() == ["client_created"])
 
     assert receiver.bodies[0]["data"]["name"] == "marker"
     assert silent["id"] in sandbox.state.channels
@@ -81,7 +81,7 @@ def test_deliveries_are_recorded(sandbox: SandboxServer, receiver: WebhookReceiv
     receiver.status_code = 500
     client = sandbox.create_client()
 
-    records = wait_until(sandbox.webhooks)
+    records = wait_for(sandbox.webhooks)
 
     assert records[0]["event"] == "client_created"
     assert records[0]["url"] == receiver.url
@@ -95,7 +95,7 @@ def test_unreachable_url_is_recorded_not_raised(sandbox: SandboxServer) -> None:
     sandbox.set_webhook_url(f"http://127.0.0.1:{free_port()}/hook")
     sandbox.create_client()
 
-    records = wait_until(sandbox.webhooks)
+    records = wait_for(sandbox.webhooks)
 
     assert records[0]["status_code"] is None
     assert "ConnectError" in records[0]["error"]

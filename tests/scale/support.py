@@ -2,35 +2,12 @@
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 import pytest
-from sqlalchemy import Engine, make_url
 
-__all__ = ["fresh_database", "own_redis_db"]
-
-
-@contextmanager
-def fresh_database(admin: Engine, prefix: str, *, driver: str | None = None) -> Iterator[str]:
-    """A new PostgreSQL database's URL (``driver`` e.g. ``postgresql+asyncpg``); dropped after."""
-    name = f"{prefix}_{secrets.token_hex(5)}"
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    url = make_url(str(admin.url)).set(database=name)
-    if driver:
-        url = url.set(drivername=driver)
-    try:
-        yield url.render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.exec_driver_sql(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                "WHERE datname = %(name)s AND pid <> pg_backend_pid()",
-                {"name": name},
-            )
-            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}"')
+__all__ = ["own_redis_db"]
 
 
 @contextmanager

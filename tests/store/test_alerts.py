@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import pytest
 from sqlalchemy import Engine
@@ -19,9 +19,8 @@ from onboarding.store import (
     session_scope,
     sink_label,
 )
+from tests.fixtures.database import T0
 from tests.store.racing import race
-
-T0 = datetime(2025, 1, 1, 12, 0, tzinfo=UTC)
 
 
 def _raise(session: Session, key: str = "ch-1:stuck", now: datetime = T0, message: str = "stuck"):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 from sqlmodel import Session, func, select
 
@@ -12,10 +12,8 @@ from onboarding.store import (
     channel_timeline,
     record_observation,
     record_transitions,
-    start_or_get_run,
 )
-
-T0 = datetime(2025, 1, 1, 12, 0, tzinfo=UTC)
+from tests.fixtures.database import T0, start_test_run
 
 
 def _rows(session: Session) -> int:
@@ -73,14 +71,7 @@ def test_a_change_of_either_status_is_a_transition(session: Session) -> None:
 
 def test_bulk_transitions_skip_repeats_and_link_active_runs(session: Session) -> None:
     """record_transitions adds rows only for real changes and links each to the channel's run."""
-    run, _ = start_or_get_run(
-        session,
-        partner_id="p",
-        channel_id="ch-0",
-        client_id="c",
-        trigger="schedule",
-        deadline_seconds=60,
-    )
+    run, _ = start_test_run(session, "ch-0", trigger="schedule")
     record_observation(
         session, channel_id="ch-1", availability_status="setting_up", status=None, source="poll"
     )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import Engine
@@ -23,33 +23,19 @@ from onboarding.store import (
     runs_past_deadline,
     session_scope,
     settle_run,
-    start_or_get_run,
     start_runs,
     step_done,
     update_run,
 )
+from tests.fixtures.database import T0, start_test_run
 from tests.store.racing import race
-
-T0 = datetime(2025, 1, 1, 12, 0, tzinfo=UTC)
-
-
-def _start(
-    session: Session, channel_id: str = "ch-1", **extra: object
-) -> tuple[OnboardingRun, bool]:
-    return start_or_get_run(
-        session,
-        partner_id="p-1",
-        channel_id=channel_id,
-        client_id="cl-1",
-        trigger="webhook",
-        deadline_seconds=3600,
-        **extra,  # type: ignore[arg-type]
-    )
 
 
 def test_start_creates_a_pending_run_with_deadline(session: Session) -> None:
     """A channel without an active run gets a new pending run whose deadline follows its start."""
-    run, created = _start(session, now=T0, client_name="Acme", phone_number="+4915100000000")
+    run, created = start_test_run(
+        session, now=T0, client_name="Acme", phone_number="+4915100000000"
+    )
     session.commit()
     assert created
     stored = get_run(session, run_id=run.id)  # type: ignore[arg-type]
@@ -62,17 +48,17 @@ def test_start_creates_a_pending_run_with_deadline(session: Session) -> None:
 
 def test_start_twice_returns_the_active_run(session: Session) -> None:
     """Starting a run for a channel that has an active one returns that run, not a second one."""
-    first, created_first = _start(session)
-    second, created_second = _start(session)
+    first, created_first = start_test_run(session)
+    second, created_second = start_test_run(session)
     assert (created_first, created_second) == (True, False)
     assert second.id == first.id
 
 
 def test_new_run_allowed_after_the_previous_settles(session: Session) -> None:
     """Once a channel's run has ended, a new run for the channel can start."""
-    first, _ = _start(session)
+    first, _ = start_test_run(session)
     settle_run(session, run_id=first.id, state=RunState.FAILED, availability_status="error")  # type: ignore[arg-type]
-    second, created = _start(session)
+    second, created = start_test_run(session)
     assert created
     assert second.id != first.id
 
@@ -101,7 +87,7 @@ def test_concurrent_starts_leave_exactly_one_active_run(engine: Engine, rounds: 
 
         def start(channel_id: str = channel_id) -> tuple[int | None, bool]:
             with session_scope(engine) as session:  # its own session and connection
-                run, created = _start(session, channel_id=channel_id)
+                run, created = start_test_run(session, channel_id=channel_id)
                 return run.id, created
 
         results = race(start)
@@ -119,7 +105,7 @@ def test_concurrent_starts_leave_exactly_one_active_run(engine: Engine, rounds: 
 
 def test_waiting_and_settle_stamp_the_right_times(session: Session) -> None:
     """Waiting records the status; ready stamps settled_at; completing stamps finished_at once."""
-    run, _ = _start(session)
+    run, _ = start_test_run(session)
     run_id = run.id
     assert run_id is not None
     mark_run_waiting(session, run_id=run_id, availability_status="setting_up")
@@ -138,15 +124,15 @@ def test_waiting_and_settle_stamp_the_right_times(session: Session) -> None:
 
 def test_update_run_rejects_unknown_fields(session: Session) -> None:
     """update_run refuses a field the table does not have, so typos cannot pass silently."""
-    run, _ = _start(session)
+    run, _ = start_test_run(session)
     with pytest.raises(TypeError, match="colour"):
         update_run(session, run_id=run.id, colour="blue")  # type: ignore[arg-type]
 
 
 def test_find_runs_filters_by_state_client_and_channel(session: Session) -> None:
     """find_runs returns only the runs matching every filter given."""
-    a, _ = _start(session, channel_id="ch-a")
-    _start(session, channel_id="ch-b")
+    a, _ = start_test_run(session, channel_id="ch-a")
+    start_test_run(session, channel_id="ch-b")
     settle_run(session, run_id=a.id, state=RunState.COMPLETED, availability_status="ready")  # type: ignore[arg-type]
     assert [r.channel_id for r in find_runs(session, state="completed")] == ["ch-a"]
     assert {r.channel_id for r in find_runs(session, client_id="cl-1")} == {"ch-a", "ch-b"}
@@ -158,9 +144,9 @@ def test_find_runs_filters_by_state_client_and_channel(session: Session) -> None
 
 def test_runs_past_deadline_lists_only_overdue_active_runs(session: Session) -> None:
     """Only active runs whose deadline has passed are overdue."""
-    _start(session, channel_id="late", now=T0)
-    _start(session, channel_id="fresh", now=T0 + timedelta(hours=2))
-    ended, _ = _start(session, channel_id="ended", now=T0)
+    start_test_run(session, channel_id="late", now=T0)
+    start_test_run(session, channel_id="fresh", now=T0 + timedelta(hours=2))
+    ended, _ = start_test_run(session, channel_id="ended", now=T0)
     settle_run(session, run_id=ended.id, state=RunState.FAILED, availability_status="error")  # type: ignore[arg-type]
     overdue = runs_past_deadline(session, now=T0 + timedelta(hours=1, minutes=1))
     assert [run.channel_id for run in overdue] == ["late"]
@@ -168,7 +154,7 @@ def test_runs_past_deadline_lists_only_overdue_active_runs(session: Session) -> 
 
 def test_steps_are_recorded_once_and_seen_as_done(session: Session) -> None:
     """A recorded step is reported done; recording it again updates the one row."""
-    run, _ = _start(session)
+    run, _ = start_test_run(session)
     run_id = run.id
     assert run_id is not None
     assert step_done(session, run_id=run_id, step="create_api_key") is None
@@ -185,8 +171,8 @@ def test_lost_race_rolls_back_only_the_savepoint(
     session: Session, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Losing the insert race returns the winner and keeps the caller's earlier uncommitted work."""
-    winner, _ = _start(session, channel_id="ch-won")
-    earlier, _ = _start(session, channel_id="ch-earlier")  # same transaction, not committed
+    winner, _ = start_test_run(session, channel_id="ch-won")
+    earlier, _ = start_test_run(session, channel_id="ch-earlier")  # same transaction, not committed
     real_lookup = runs.get_active_run
     calls = 0
 
@@ -197,7 +183,7 @@ def test_lost_race_rolls_back_only_the_savepoint(
         return None if calls == 1 else real_lookup(session, channel_id=channel_id)
 
     monkeypatch.setattr(runs, "get_active_run", blind_first_lookup)
-    run, created = _start(session, channel_id="ch-won")
+    run, created = start_test_run(session, channel_id="ch-won")
     assert (run.id, created) == (winner.id, False)
     assert calls == 2  # the insert failed and the winner was read back
     session.commit()
@@ -209,7 +195,7 @@ def test_lost_race_rolls_back_only_the_savepoint(
 def test_rolling_back_the_session_undoes_a_started_run(engine: Engine) -> None:
     """A run started inside a session that rolls back is gone: its SAVEPOINT did not commit it."""
     with Session(engine) as session:
-        _start(session, channel_id="ch-undone")
+        start_test_run(session, channel_id="ch-undone")
         session.rollback()
     with Session(engine) as fresh:
         assert get_active_run(fresh, channel_id="ch-undone") is None
@@ -217,7 +203,7 @@ def test_rolling_back_the_session_undoes_a_started_run(engine: Engine) -> None:
 
 def test_start_runs_starts_the_missing_and_returns_the_active(session: Session) -> None:
     """Bulk start: channels with an active run get theirs, the others one new pending run each."""
-    existing, _ = _start(session, "ch-old")
+    existing, _ = start_test_run(session, "ch-old")
     started = start_runs(
         session,
         partner_id="p-1",
@@ -237,7 +223,7 @@ def test_start_runs_starts_the_missing_and_returns_the_active(session: Session) 
 def test_start_runs_falls_back_one_by_one_when_another_writer_won(engine: Engine) -> None:
     """A run started concurrently for one of the channels: no duplicate, no error, its run."""
     with session_scope(engine) as rival:
-        winner, _ = _start(rival, "ch-raced")
+        winner, _ = start_test_run(rival, "ch-raced")
     with session_scope(engine) as session:
         # Simulate the race: the batch did not see the rival's run when it looked.
         original = runs.active_runs_of
@@ -260,11 +246,11 @@ def test_start_runs_falls_back_one_by_one_when_another_writer_won(engine: Engine
 
 def test_latest_finished_state_is_the_newest_final_run(session: Session) -> None:
     """A channel's latest finished run decides; active runs and other channels do not count."""
-    first, _ = _start(session, "ch-f", now=T0)
+    first, _ = start_test_run(session, "ch-f", now=T0)
     settle_run(session, run_id=first.id, state=RunState.FAILED, availability_status="error")  # type: ignore[arg-type]
-    second, _ = _start(session, "ch-f", now=T0 + timedelta(hours=1))
+    second, _ = start_test_run(session, "ch-f", now=T0 + timedelta(hours=1))
     settle_run(session, run_id=second.id, state=RunState.CANCELLED, availability_status=None)  # type: ignore[arg-type]
-    _start(session, "ch-active", now=T0)
+    start_test_run(session, "ch-active", now=T0)
     session.commit()
     states = runs.latest_finished_states(session, channel_ids=["ch-f", "ch-active", "ch-none"])
     assert states == {"ch-f": RunState.CANCELLED}

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 from sqlmodel import Session, func, select
 
@@ -13,8 +13,8 @@ from onboarding.store import (
     snapshots_by_status,
     upsert_snapshots,
 )
+from tests.fixtures.database import T0
 
-T0 = datetime(2025, 1, 1, 12, 0, tzinfo=UTC)
 T1 = T0 + timedelta(minutes=1)
 
 

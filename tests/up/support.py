@@ -7,7 +7,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -19,6 +18,7 @@ from sqlmodel import func, select
 
 from onboarding.launcher.auth import auth_headers, read_auth_string
 from onboarding.store import InboundEvent, OnboardingRun, make_engine, session_scope
+from tests import polling
 from tests.servers import free_port
 
 __all__ = ["UpProcess", "answers", "prefect_post", "processes_in", "running_up", "wait_for"]
@@ -29,15 +29,8 @@ _STRIPPED_PREFIXES = ("D360_", "PREFECT_", "ONBOARDING_", "SANDBOX_")
 
 
 def wait_for(probe: Callable[[], T], *, timeout: float, what: str) -> T:
-    """Poll ``probe`` until it returns something truthy; fail after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = probe()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
-        time.sleep(0.5)
+    """Poll ``probe`` every 0.5 s until it returns something truthy; fail after ``timeout``."""
+    return polling.wait_for(probe, timeout=timeout, what=what, interval=0.5)
 
 
 def answers(url: str) -> bool:

@@ -27,10 +27,10 @@ from onboarding.store import (
     record_observation,
     session_scope,
     settle_run,
-    start_or_get_run,
     update_run,
     upgrade,
 )
+from tests.fixtures.database import start_test_run
 from tests.servers import free_port, serve_in_thread
 from tests.up.support import wait_for
 
@@ -47,14 +47,7 @@ def test_event_log_prints_each_change_once(tmp_path: Path) -> None:
     log = EventLog(engine, _name)
     assert log.poll() == []
     with session_scope(engine) as session:
-        run, _ = start_or_get_run(
-            session,
-            partner_id="p",
-            channel_id="ch1",
-            client_id="acme",
-            trigger="webhook",
-            deadline_seconds=60,
-        )
+        run, _ = start_test_run(session, "ch1", client_id="acme")
         assert run.id is not None
         run_id = run.id
         record_observation(
@@ -157,6 +150,19 @@ async def test_gate_closed_before_open_fails_held_events() -> None:
         await pending
 
 
+async def _prefect_refused(tmp_path: Path, port: int, *, match: str) -> None:
+    """``ensure_prefect`` on ``port`` fails with exit code 3 and a message matching ``match``."""
+    with pytest.raises(LaunchError, match=match) as caught:
+        await ensure_prefect(
+            external_api_url=None,
+            port=port,
+            home=tmp_path,
+            children=Children(tmp_path / "logs"),
+            env={},
+        )
+    assert caught.value.code == 3
+
+
 async def test_port_taken_by_something_else_names_the_setting(tmp_path: Path) -> None:
     """A port that answers, but not as Prefect, is exit code 3 naming ONBOARDING_PREFECT_PORT."""
 
@@ -166,15 +172,7 @@ async def test_port_taken_by_something_else_names_the_setting(tmp_path: Path) ->
     app = Starlette(routes=[Route("/api/health", not_prefect)])
     with serve_in_thread(app) as base:
         port = int(base.rsplit(":", 1)[1])
-        with pytest.raises(LaunchError, match="ONBOARDING_PREFECT_PORT") as caught:
-            await ensure_prefect(
-                external_api_url=None,
-                port=port,
-                home=tmp_path,
-                children=Children(tmp_path / "logs"),
-                env={},
-            )
-    assert caught.value.code == 3
+        await _prefect_refused(tmp_path, port, match="ONBOARDING_PREFECT_PORT")
 
 
 def _up(tmp_path: Path, *args: str, **env_extra: str) -> subprocess.CompletedProcess[str]:
@@ -225,15 +223,7 @@ async def test_running_prefect_server_without_auth_is_refused(
 ) -> None:
     """A Prefect server on `up`'s port that answers without credentials is refused (exit 3)."""
     port = int(prefect_api.split(":")[-1].split("/")[0])
-    with pytest.raises(LaunchError, match="without credentials") as caught:
-        await ensure_prefect(
-            external_api_url=None,
-            port=port,
-            home=tmp_path,
-            children=Children(tmp_path / "logs"),
-            env={},
-        )
-    assert caught.value.code == 3
+    await _prefect_refused(tmp_path, port, match="without credentials")
 
 
 def test_auth_string_is_generated_once_and_kept_private(tmp_path: Path) -> None:

@@ -21,8 +21,8 @@ from sqlalchemy import Engine, inspect, text
 
 from onboarding.launcher.auth import auth_headers
 from onboarding.store import make_engine
+from tests.fixtures.database import fresh_database
 from tests.planted import Recorder, leaks, plant
-from tests.scale.support import fresh_database
 from tests.servers import serve_in_thread
 from tests.up.support import UpProcess, answers, processes_in, running_up, wait_for
 
@@ -257,12 +257,7 @@ class ProductionRun:
 def production_run(tmp_path_factory: pytest.TempPathFactory, sandbox_server: Any) -> ProductionRun:
     """`up` with credentials (no --demo) until its panel shows, then SIGINT."""
     tmp = tmp_path_factory.mktemp("up-production")
-    credentials = {
-        "D360_HUB_URL": sandbox_server.api_url,
-        "D360_PARTNER_ID": sandbox_server.partner_id,
-        "D360_API_KEY": sandbox_server.api_key,
-    }
-    with running_up(tmp, env_extra=credentials) as up:
+    with running_up(tmp, env_extra=sandbox_server.credentials()) as up:
         wait_for(lambda: "Ctrl-C to stop" in up.output(), timeout=STARTUP, what="the panel")
         panel = up.output()
         receiver_answered = answers(f"{up.receiver_url}/healthz")

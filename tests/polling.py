@@ -1,4 +1,4 @@
-"""Wait for a condition with a deadline instead of sleeping a fixed time."""
+"""Wait for a condition with a deadline instead of sleeping a fixed time: one helper for all."""
 
 from __future__ import annotations
 
@@ -9,7 +9,13 @@ from typing import TypeVar
 T = TypeVar("T")
 
 
-def wait_until(probe: Callable[[], T], *, timeout: float = 10.0, interval: float = 0.02) -> T:
+def wait_for(
+    probe: Callable[[], T],
+    *,
+    timeout: float = 10.0,
+    what: str = "condition",
+    interval: float = 0.02,
+) -> T:
     """Call ``probe`` until it returns something truthy and return that; fail after ``timeout``."""
     deadline = time.monotonic() + timeout
     while True:
@@ -17,5 +23,7 @@ def wait_until(probe: Callable[[], T], *, timeout: float = 10.0, interval: float
         if value:
             return value
         if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout}s (last value: {value!r})")
+            raise AssertionError(
+                f"timed out after {timeout:g} s waiting for {what} (last value: {value!r})"
+            )
         time.sleep(interval)
