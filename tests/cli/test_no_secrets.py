@@ -20,8 +20,8 @@ import pytest
 from sqlalchemy import Engine
 
 from onboarding.store import upgrade
+from tests.fixtures.database import fresh_database
 from tests.planted import PASSWORD, Planted, Recorder, leaks, plant
-from tests.scale.support import fresh_database
 from tests.servers import serve_in_thread
 
 pytestmark = pytest.mark.postgres

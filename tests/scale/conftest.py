@@ -19,7 +19,8 @@ from sqlalchemy import Engine
 from deployments.scale.cluster import Cluster, ClusterSpec
 from onboarding.runtime import engine_for
 from onboarding.store import upgrade
-from tests.scale.support import fresh_database, own_redis_db
+from tests.fixtures.database import fresh_database
+from tests.scale.support import own_redis_db
 from tests.servers import free_port
 
 # A Redis database number nobody else on this machine uses; checked empty before we start.
