@@ -30,6 +30,8 @@ from typing import BinaryIO
 
 import httpx
 
+from onboarding.launcher.auth import auth_headers
+
 __all__ = ["Cluster", "ClusterSpec", "main", "server_env"]
 
 REPO = Path(__file__).resolve().parents[2]
@@ -161,11 +163,15 @@ class Cluster:
         """Poll the first API until every deployment in ``names`` exists."""
         deadline = time.monotonic() + timeout
         api = self.spec.api_urls[0]
+        headers = auth_headers(self.spec.auth_string)
         while time.monotonic() < deadline:
             self.check_alive()
             with contextlib.suppress(httpx.TransportError):
                 if all(
-                    httpx.get(f"{api}/deployments/name/{name}", timeout=2).status_code == 200
+                    httpx.get(
+                        f"{api}/deployments/name/{name}", headers=headers, timeout=2
+                    ).status_code
+                    == 200
                     for name in names
                 ):
                     return

@@ -113,7 +113,8 @@ def test_fifty_onboardings_on_executors_complete_once_each(on_cluster, sandbox, 
     runs = _runs(history)
     assert sorted(run.channel_id for run in runs) == sorted(channels)
     assert {run.state for run in runs} == {"completed"}
-    assert {run.trigger for run in runs if run.channel_id in hooked} == {"webhook"}
+    # A webhook and a sweep race for the hooked channels; either may start them, once.
+    assert {run.trigger for run in runs if run.channel_id in hooked} <= {"webhook", "schedule"}
 
     flow_runs = _onboarding_flow_runs()
     per_channel = Counter(flow_run.parameters["channel_id"] for flow_run in flow_runs)
