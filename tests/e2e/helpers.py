@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -34,9 +35,18 @@ def flow_runs_named(name: str) -> list[Any]:
         )
 
 
-def sweep_now() -> Any:
-    """Run the watcher deployment once and wait for it to finish."""
-    flow_run = run_deployment("watch-channels/watch-channels", timeout=120)
-    assert flow_run.state is not None
+def sweep_now(*, timeout: float = 120) -> Any:
+    """Run the watcher deployment once and wait for it to finish.
+
+    The deployment runs one sweep at a time and cancels a new one while another is going (an
+    executor starts one as soon as it serves): a sweep cancelled that way is asked for again.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        flow_run = run_deployment("watch-channels/watch-channels", timeout=timeout)
+        assert flow_run.state is not None
+        if not flow_run.state.is_cancelled() or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)  # let the sweep in flight finish
     assert flow_run.state.is_completed(), flow_run.state
     return flow_run

@@ -20,7 +20,6 @@ from typing import Any
 import pytest
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import FlowFilter, FlowFilterName
-from prefect.deployments import run_deployment
 from sqlalchemy import Engine
 from sqlmodel import select
 
@@ -28,7 +27,7 @@ from deployments.scale.cluster import Cluster, ClusterSpec
 from onboarding.runtime import engine_for
 from onboarding.store import OnboardingRun, session_scope, upgrade
 from tests.cli_process import run_cli
-from tests.e2e.helpers import wait_for
+from tests.e2e.helpers import sweep_now, wait_for
 from tests.fixtures.database import fresh_database
 from tests.scale.support import own_redis_db
 from tests.servers import free_port
@@ -99,9 +98,7 @@ def _serve(cluster: Cluster, name: str, env: dict[str, str]) -> Any:
 
 
 def _sweep() -> None:
-    flow_run = run_deployment("watch-channels/watch-channels", timeout=240)
-    assert flow_run.state is not None
-    assert flow_run.state.is_completed(), flow_run.state
+    sweep_now(timeout=240)
 
 
 def _sweep_from_cli(env: dict[str, str]) -> None:
