@@ -10,6 +10,7 @@ plain calls into the core. This module holds no HTTP and no SQL.
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime
 from typing import Any
 
 from prefect import flow, tags
@@ -62,6 +63,7 @@ async def onboard_channel(
 
     attempt = 0
     while True:
+        looked_at = datetime.now(UTC)
         channel = await read_channel(channel_id)
         step = next_step(claim, channel)
         if step.action is Action.FINISH:
@@ -73,7 +75,12 @@ async def onboard_channel(
                 return await fail_onboarding(claim, channel, step)
         retry_at = note_waiting(claim, step)
         if from_deployment:
-            return await hand_over(claim, until=retry_at or claim.deadline_at, reason=step.reason)
+            return await hand_over(
+                claim,
+                until=retry_at or claim.deadline_at,
+                reason=step.reason,
+                looked_at=looked_at,
+            )
         config = settings()
         await asyncio.sleep(
             poll_delay(attempt, initial=config.poll_initial, maximum=config.poll_max)

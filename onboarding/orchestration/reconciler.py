@@ -14,7 +14,7 @@ import asyncio
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from prefect.states import Completed, State
@@ -49,11 +49,15 @@ from onboarding.store import (
     get_installation,
     latest_finished_states,
     note_sweep,
+    note_wake_requests,
     session_scope,
     settle_run,
     start_runs,
     update_run,
 )
+
+# Wakers and runs may sit on different machines; a wake this close to a read counts as after it.
+CLOCK_SKEW = timedelta(seconds=2)
 
 __all__ = ["Reconciled", "Signal", "hand_over", "reconcile", "wake_within_limit"]
 
@@ -268,9 +272,17 @@ async def _open(
 async def _wake(
     channel_ids: list[str], active: dict[str, OnboardingRun], partner: str, done: Reconciled
 ) -> None:
-    """Wake the parked runs of ``channel_ids``, within ``ONBOARDING_WAKE_LIMIT``."""
-    flow_runs = {active[cid].flow_run_id: cid for cid in channel_ids if active[cid].flow_run_id}
-    woken = await wake_within_limit([fid for fid in flow_runs if fid], partner_id=partner)
+    """Wake the parked runs of ``channel_ids``, within ``ONBOARDING_WAKE_LIMIT``.
+
+    The request is written down first: a run that is executing right now cannot be woken, and
+    if it read its channel before this news it runs once more instead of parking
+    (:func:`hand_over`).
+    """
+    runs = {active[cid].id: cid for cid in channel_ids if active[cid].id is not None}
+    with session_scope(history_engine()) as session:
+        current = note_wake_requests(session, run_ids=list(runs), at=datetime.now(UTC))
+    flow_runs = {fid: cid for run_id, cid in runs.items() if (fid := current.get(run_id))}
+    woken = await wake_within_limit(list(flow_runs), partner_id=partner)
     done.woken += [flow_runs[flow_run_id] for flow_run_id in woken]
 
 
@@ -287,11 +299,15 @@ async def wake_within_limit(flow_run_ids: list[str], *, partner_id: str) -> list
     return await wake_runs(flow_run_ids, limit=max(room, 0))
 
 
-async def hand_over(claim: Claim, *, until: datetime, reason: str) -> State[Any]:
+async def hand_over(
+    claim: Claim, *, until: datetime, reason: str, looked_at: datetime
+) -> State[Any]:
     """Leave the waiting to a fresh parked flow run of the same onboarding, due at ``until``.
 
     Supported all the way: this flow run ends ``Completed`` saying whom it handed over to, and
-    the new run holds no process until it is woken or ``until`` comes.
+    the new run holds no process until it is woken or ``until`` comes. ``looked_at`` is when
+    this run last read its channel: a wake asked for since then (a webhook that arrived while
+    this run was executing, so it had nothing parked to wake) wakes the new run at once.
     """
     with session_scope(history_engine()) as session:
         run = update_run(session, run_id=claim.run_id, attempts=claim.attempts + 1)
@@ -311,5 +327,11 @@ async def hand_over(claim: Claim, *, until: datetime, reason: str) -> State[Any]
         ]
     )
     with session_scope(history_engine()) as session:
-        update_run(session, run_id=claim.run_id, flow_run_id=flow_run_id)
+        run = update_run(session, run_id=claim.run_id, flow_run_id=flow_run_id)
+        session.refresh(run)  # read after the write; see note_wake_requests
+        asked_at = run.wake_requested_at
+    if asked_at is not None and asked_at >= looked_at - CLOCK_SKEW:
+        # Not counted against ONBOARDING_WAKE_LIMIT: it continues a run that was executing.
+        await wake_runs([flow_run_id])
+        reason = f"{reason}; woken again at once (news arrived while it ran)"
     return Completed(message=f"{reason}: waiting continues in flow run {flow_run_id}")

@@ -10,6 +10,7 @@ from collections.abc import Collection, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
+from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, func, select
 
@@ -37,6 +38,7 @@ __all__ = [
     "latest_completed_runs",
     "latest_finished_states",
     "mark_run_waiting",
+    "note_wake_requests",
     "record_step",
     "runs_past_deadline",
     "settle_run",
@@ -256,6 +258,27 @@ def update_run(session: Session, *, run_id: int, **fields: Any) -> OnboardingRun
     session.add(run)
     session.flush()
     return run
+
+
+def note_wake_requests(
+    session: Session, *, run_ids: Collection[int], at: datetime
+) -> dict[int, str | None]:
+    """Record that a waker asked these runs to run at ``at``; their flow runs as of now.
+
+    The flow runs are read after the write, in the same transaction: against a run handing
+    over to a new flow run at the same moment, either this read sees the new flow run or the
+    hand-over sees this request (whichever takes the row first).
+    """
+    if not run_ids:
+        return {}
+    ids = list(run_ids)
+    session.execute(
+        update(OnboardingRun).where(col(OnboardingRun.id).in_(ids)).values(wake_requested_at=at)
+    )
+    rows = session.execute(
+        select(OnboardingRun.id, OnboardingRun.flow_run_id).where(col(OnboardingRun.id).in_(ids))
+    )
+    return {run_id: flow_run_id for run_id, flow_run_id in rows}
 
 
 def mark_run_waiting(

@@ -1,0 +1,96 @@
+"""A wake that arrives while the run executes (nothing parked to wake) is not lost.
+
+The run reads its channel, decides to wait, and hands over to a fresh parked flow run. A
+``channel_permission_granted`` or ``channel_ready`` webhook that lands in between finds no parked
+run; the hand-over sees the written request and wakes its new run at once.
+"""
+
+from __future__ import annotations
+
+import secrets
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from prefect import flow, get_client
+from prefect.states import Running
+
+from flows.onboard import onboard_channel
+from onboarding.history import Claim, ClaimKind
+from onboarding.lifecycle import Event
+from onboarding.orchestration.executor import WOKEN
+from onboarding.orchestration.flow_runs import AWAITING_CHANNEL, forget_deployment
+from onboarding.orchestration.reconciler import Signal, hand_over, reconcile
+from onboarding.runtime import history_engine
+from onboarding.store import get_installation, get_run, session_scope, start_runs, update_run
+
+
+@flow(name="stand-in-executing-onboarding")
+def _stand_in() -> None:
+    """Stands for the flow run that is executing the onboarding (never executed)."""
+
+
+@pytest.fixture
+async def deployed(onboarding_env):
+    """The ``onboard-channel`` deployment registered (no executor: runs stay where we put them)."""
+    forget_deployment()
+    await (await onboard_channel.to_deployment(name="onboard-channel")).apply()
+    return onboarding_env
+
+
+async def _executing_onboarding() -> Claim:
+    """A history run whose flow run is ``Running`` right now, claimed by it."""
+    channel_id = f"ch-{secrets.token_hex(4)}"
+    async with get_client() as client:
+        executing = await client.create_flow_run(_stand_in, state=Running())
+    with session_scope(history_engine()) as session:
+        installation = get_installation(session)
+        [run] = start_runs(
+            session,
+            partner_id="p-wake",
+            channels=[(channel_id, "cl-1")],
+            trigger="test",
+            deadline_seconds=3600,
+        ).values()
+        run = update_run(session, run_id=run.id, flow_run_id=str(executing.id), state="permission")
+        return Claim.of(ClaimKind.OWN, run, installation.id)
+
+
+async def _state_name(flow_run_id: str) -> str:
+    async with get_client() as client:
+        return (await client.read_flow_run(flow_run_id)).state.name
+
+
+def _flow_run_of(claim: Claim) -> str:
+    with session_scope(history_engine()) as session:
+        return get_run(session, run_id=claim.run_id).flow_run_id
+
+
+async def test_a_grant_that_lands_while_the_run_executes_wakes_its_hand_over(deployed):
+    """The grant arrives after the run's key attempt and before it parks: the parked run that
+    takes over is woken at once instead of waiting for its retry time."""
+    claim = await _executing_onboarding()
+    looked_at = datetime.now(UTC)
+
+    done = await reconcile(
+        [Signal(claim.channel_id, None, Event("channel_permission_granted", data_status="ready"))],
+        trigger="webhook",
+    )
+    assert done.woken == []  # nothing was parked: the executing run cannot be woken
+
+    until = datetime.now(UTC) + timedelta(hours=1)
+    await hand_over(claim, until=until, reason="waiting for permission", looked_at=looked_at)
+    assert await _state_name(_flow_run_of(claim)) == WOKEN
+
+
+async def test_news_the_run_had_already_seen_leaves_its_hand_over_parked(deployed):
+    """A wake asked for before the run read its channel was news the run acted on already."""
+    claim = await _executing_onboarding()
+    await reconcile(
+        [Signal(claim.channel_id, None, Event("channel_permission_granted", data_status="ready"))],
+        trigger="webhook",
+    )
+    looked_at = datetime.now(UTC) + timedelta(seconds=10)  # the run read the channel after it
+
+    until = datetime.now(UTC) + timedelta(hours=1)
+    await hand_over(claim, until=until, reason="waiting for permission", looked_at=looked_at)
+    assert await _state_name(_flow_run_of(claim)) == AWAITING_CHANNEL
