@@ -14,7 +14,7 @@ from onboarding.history import Claim
 from onboarding.hub import AuthError, Channel, HubUnavailable, RateLimited
 from onboarding.runtime import alert_service, history_engine
 from onboarding.settings import ConfigError, load_hub_settings
-from onboarding.store import RunState, find_runs, session_scope, update_run
+from onboarding.store import RunState, find_runs, session_scope, settle_run
 
 __all__ = [
     "alert_kind_for",
@@ -91,12 +91,12 @@ def alert_on_flow_failure(flow: Any, flow_run: Any, state: Any) -> None:
             return  # the flow settled this run and raised its own alert
         if owned:
             run_id = owned[0].id
-            update_run(
+            settle_run(
                 session,
                 run_id=run_id,
                 state=RunState.FAILED,
+                availability_status=owned[0].availability_status,
                 failure_reason=reason,
-                finished_at=datetime.now(UTC),
                 stage="failed",
             )
     partner = _partner_or_none()

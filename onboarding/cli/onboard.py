@@ -33,6 +33,11 @@ def register(app: typer.Typer) -> None:
 def _run(channel_id: str, client_id: str | None) -> tuple[int, str]:
     """Run the flow and turn its end state and history into an exit code and one line."""
     import asyncio
+    import os
+
+    from onboarding.launcher.auth import lock_temporary_server
+
+    lock_temporary_server(os.environ)  # before Prefect is imported (see there)
 
     from flows.onboard import onboard_in_process
     from onboarding.cli._common import EXIT_DEADLINE, EXIT_FAILED, quiet_prefect_console

@@ -43,6 +43,7 @@ def _run_sweep() -> Any:
     import os
 
     from onboarding.cli._common import err_console
+    from onboarding.launcher.auth import lock_temporary_server
     from onboarding.settings import load_hub_settings, load_settings
     from onboarding.store import upgrade
 
@@ -57,6 +58,7 @@ def _run_sweep() -> Any:
             "one (no onboarding can be started or woken).[/]"
         )
         os.environ.pop("PREFECT_API_URL")
+    lock_temporary_server(os.environ)
 
     from flows.watch import watch_channels
     from onboarding.cli._common import quiet_prefect_console

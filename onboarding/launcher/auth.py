@@ -25,6 +25,7 @@ __all__ = [
     "auth_string_path",
     "ensure_auth_string",
     "export_for_local_api",
+    "lock_temporary_server",
     "private_file",
     "read_auth_string",
     "server_security_env",
@@ -113,3 +114,16 @@ def export_for_local_api(env: MutableMapping[str, str]) -> None:
     value = read_auth_string(settings.home.absolute())
     if value:
         env["PREFECT_API_AUTH_STRING"] = value
+
+
+def lock_temporary_server(env: MutableMapping[str, str]) -> None:
+    """Without ``PREFECT_API_URL``, Prefect runs a temporary server for the command: give it a
+    one-off auth string (server and client) so nothing else on the machine can use it meanwhile.
+
+    Call it before Prefect is imported: Prefect reads its settings once, at import.
+    """
+    if env.get("PREFECT_API_URL") or env.get("PREFECT_SERVER_API_AUTH_STRING"):
+        return
+    value = secrets.token_urlsafe(32)
+    env["PREFECT_SERVER_API_AUTH_STRING"] = value
+    env["PREFECT_API_AUTH_STRING"] = value

@@ -386,12 +386,12 @@ async def revive_stalled_runs(
 ) -> list[str]:
     """Make due again the runs whose process died: ``Crashed``, or stuck ``Pending``/``Running``.
 
-    A serving process or worker killed mid-run leaves its runs ``Running`` for ever (Prefect's
-    heartbeat-based zombie detection is off by default), holding their deployment concurrency
-    slots. The caller passes only runs whose history has not moved since ``older_than`` (the
-    owner lease); a run whose state is also older than that is re-driven as itself (``Scheduled``
-    now, which frees its slot): it claims its history run again and carries on from the steps
-    recorded as done. Returns the ids rescheduled.
+    An executor killed mid-run leaves its runs ``Pending`` or ``Running`` for ever, unless
+    Prefect's heartbeat-based zombie automation is installed, which marks them ``Crashed``. The
+    caller passes only runs whose history has not moved since ``older_than`` (the owner lease);
+    a ``Crashed`` run, or one whose state is also older than that, is re-driven as itself
+    (``Scheduled`` now): it claims its history run again and carries on from the steps recorded
+    as done. Returns the ids rescheduled.
     """
     ids = _uuids(flow_run_ids)
     revived: list[str] = []
@@ -404,8 +404,10 @@ async def revive_stalled_runs(
                 )
             )
             for flow_run in stalled:
-                since = flow_run.state.timestamp if flow_run.state else None
-                if since is not None and since > older_than:
+                state = flow_run.state
+                # Crashed is final (Prefect's zombie automation, or the engine): nothing runs it.
+                alive = state is not None and not state.is_crashed()
+                if alive and state.timestamp > older_than:
                     continue
                 await client.set_flow_run_state(
                     flow_run.id,

@@ -1,12 +1,17 @@
 """An executor dies (kill -9, with the flow runs in it) in the middle of 100 onboardings.
 
-It runs against its own Prefect server (PostgreSQL + Redis, deployments/scale/cluster.py), not
-the session's harness, because the session's shared serving process serves the same deployment
-names there and would pick up these runs.
+Prefect's documented zombie automation is installed and executors send heartbeats: the killed
+runs are marked ``Crashed`` by it and revived by the watcher, and 20 onboardings parked all along
+stay parked through several heartbeat periods.
+
+It runs against its own Prefect server (PostgreSQL + Redis, deployments/scale/cluster.py), not the
+session's harness, because the session's shared serving process serves the same deployment names
+there and would pick up these runs.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -24,6 +29,7 @@ from sqlalchemy import Engine
 from sqlmodel import select
 
 from deployments.scale.cluster import Cluster, ClusterSpec
+from deployments.zombie_automation import ensure_zombie_automation
 from onboarding.runtime import engine_for
 from onboarding.store import OnboardingRun, session_scope, upgrade
 from tests.cli_process import run_cli
@@ -35,7 +41,10 @@ from tests.servers import free_port
 pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.timeout(900)]
 
 COUNT = 100
-LEASE = 45  # ONBOARDING_OWNER_LEASE: seconds without progress before a run counts as dead
+PARKED = 20  # onboardings whose channel stays setting_up throughout
+HEARTBEAT = 30  # PREFECT_FLOWS_HEARTBEAT_FREQUENCY (Prefect's minimum)
+ZOMBIE_WITHIN = 60  # the automation's seconds of silence before Crashed
+LEASE = 90  # ONBOARDING_OWNER_LEASE: above ZOMBIE_WITHIN, as deployments/README.md says
 REDIS_DB = int(os.environ.get("ONBOARDING_TEST_REDIS_DB", "11")) + 1
 DEPLOYMENTS = ["onboard-channel/onboard-channel", "watch-channels/watch-channels"]
 
@@ -79,6 +88,13 @@ def _flow_runs() -> list[Any]:
         return client.read_flow_runs(
             flow_filter=FlowFilter(name=FlowFilterName(any_=["onboard-channel"])), limit=200
         )
+
+
+def _crashed_by_automation(flow_run_id: Any) -> bool:
+    """Whether the zombie automation marked this flow run ``Crashed`` at some point."""
+    with get_client(sync_client=True) as client:
+        states = client.read_flow_run_states(flow_run_id)
+    return any(state.is_crashed() and "heartbeat" in (state.message or "") for state in states)
 
 
 def _serve(cluster: Cluster, name: str, env: dict[str, str]) -> Any:
@@ -128,6 +144,7 @@ def test_killed_executor_loses_no_onboarding(
         "ONBOARDING_RETRY_DELAY": "0.1",
         "ONBOARDING_SWEEP_INTERVAL": "3600",
         "ONBOARDING_OWNER_LEASE": str(LEASE),
+        "PREFECT_FLOWS_HEARTBEAT_FREQUENCY": str(HEARTBEAT),
         "ONBOARDING_ALERT_URLS": sink_server.url,
         "ONBOARDING_CALLBACK_URL": callback_receiver.url,
         "ONBOARDING_CALLBACK_SECRET": "kill-callback-secret",
@@ -138,7 +155,9 @@ def test_killed_executor_loses_no_onboarding(
         updates={PREFECT_API_URL: api_url, PREFECT_API_AUTH_STRING: cluster.spec.auth_string}
     ):
         try:
+            assert asyncio.run(ensure_zombie_automation(within=ZOMBIE_WITHIN))
             channels = sandbox.bulk_channels(COUNT)
+            parked = sandbox.bulk_channels(PARKED)
             first = _serve(cluster, "serve-1", env)
             _sweep()
             assert {run.state for run in _runs(history_url)} == {"waiting"}
@@ -163,7 +182,11 @@ def test_killed_executor_loses_no_onboarding(
             recovery = time.monotonic() - killed_at
             # A run killed after closing its history run but before reporting Completed is
             # left Running in Prefect; a sweep after the owner lease closes it.
-            while unfinished := [run for run in _flow_runs() if not run.state.is_final()]:
+            while unfinished := [
+                run
+                for run in _flow_runs()
+                if run.parameters["channel_id"] in channels and not run.state.is_final()
+            ]:
                 assert time.monotonic() < deadline, f"{len(unfinished)} flow runs never closed"
                 _sweep_from_cli(env)
         except BaseException:
@@ -171,9 +194,21 @@ def test_killed_executor_loses_no_onboarding(
             raise
 
         flow_runs = _flow_runs()
-    assert {run.state for run in _runs(history_url)} == {"completed"}
-    assert Counter(run.parameters["channel_id"] for run in flow_runs) == Counter(channels)
-    assert all(run.state.is_completed() for run in flow_runs)
+        crashed_by_automation = [run.id for run in stuck if _crashed_by_automation(run.id)]
+    states = {run.channel_id: run.state for run in _runs(history_url)}
+    assert [states[cid] for cid in channels] == ["completed"] * COUNT
+    assert [states[cid] for cid in parked] == ["waiting"] * PARKED
+    assert Counter(run.parameters["channel_id"] for run in flow_runs) == Counter(channels + parked)
+    assert all(
+        run.state.is_completed() for run in flow_runs if run.parameters["channel_id"] in channels
+    )
+    # Parked through several heartbeat periods, and never marked Crashed.
+    assert all(
+        run.state.name == "AwaitingChannel"
+        for run in flow_runs
+        if run.parameters["channel_id"] in parked
+    )
+    assert crashed_by_automation, "the zombie automation marked no killed run Crashed"
     # No follow-up step that finished ran again. One killed after creating its key but before
     # recording the delivery runs again (attempt 2, a new key that revokes the first): allowed
     # only for the runs executing at the kill, and the partner's last key is the working one.
@@ -194,5 +229,6 @@ def test_killed_executor_loses_no_onboarding(
         assert len(callbacks[cid]) <= last["attempt"]
     print(
         f"\nkilled with {completed_before}/{COUNT} completed and {len(stuck)} running; "
-        f"all done {recovery:.0f}s after the kill; follow-ups repeated: {len(repeated)}"
+        f"all done {recovery:.0f}s after the kill; follow-ups repeated: {len(repeated)}; "
+        f"{len(crashed_by_automation)} marked Crashed by the zombie automation"
     )
