@@ -11,12 +11,20 @@ the Partner API sandbox, and the history (SQLite file or PostgreSQL database). T
    and until every one has its parked onboarding flow run (visible in the UI, holding no process);
 2. **waiting**: with the N runs parked, sample for ``--idle`` seconds: processes of the product,
    their total RSS, the Prefect server's CPU (% of one core);
-3. **detection**: with all N waiting, ``--detect-sample`` of them turn ``ready`` one at a time at
+3. **webhooks** (``--webhooks K``, 60 by default): K more channels are created with their
+   ``channel_created`` webhooks delivered to the receiver (``onboarding receiver``, a process of
+   its own), then turn ``ready`` one per second, each with its ``channel_ready`` webhook: latency
+   from each flip to the partner's callback arriving (p50/p95), with all N parked beside them;
+4. **detection**: with all N waiting, ``--detect-sample`` of them turn ``ready`` one at a time at
    random moments over ``--detect-window`` s, while sweeps run every ``--sweep-every`` s (start to
    start): latency from each flip to the history recording ``ready`` and to the run finishing
    (p50/p95), without a queue of runs waiting for a process slot;
-4. **settling**: all the others turn ``ready`` at once: the same latencies, the time until all
-   completed, where the CPU went, and executions per onboarding (all N).
+5. **settling**: all the others turn ``ready`` at once: the same latencies, the time until all
+   completed, where the CPU went, the product's peak RSS while runs execute, and executions per
+   onboarding (all N).
+
+Every onboarding creates its channel's key and delivers it to a partner callback served by this
+script, as in production.
 
 Figures are printed; nothing here passes or fails.
 """
@@ -26,6 +34,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import concurrent.futures
+import contextlib
 import os
 import random
 import secrets
@@ -145,7 +154,9 @@ def main() -> None:
     parser.add_argument("--backend", choices=["sqlite", "postgresql"], default="sqlite")
     parser.add_argument("--sweep-every", type=float, default=15.0)
     parser.add_argument("--idle", type=float, default=60.0)
-    parser.add_argument("--max-running", type=int, default=4)
+    parser.add_argument("--max-running", type=int, default=8)
+    parser.add_argument("--wake-limit", type=int, default=None, help="ONBOARDING_WAKE_LIMIT")
+    parser.add_argument("--webhooks", type=int, default=60, help="channels paced 1/s (0: skip)")
     parser.add_argument("--skip-settling", action="store_true")
     parser.add_argument(
         "--detect-sample", type=int, default=60, help="channels turned ready one at a time"
@@ -158,7 +169,8 @@ def main() -> None:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # clean up on kill too
     work = Path(tempfile.mkdtemp(prefix="bench-waiting-"))
     tag = secrets.token_hex(4)
-    api_port, sandbox_port = free_port(), free_port()
+    api_port, sandbox_port, receiver_port = free_port(), free_port(), free_port()
+    callbacks = CallbackSink()
     api = f"http://127.0.0.1:{api_port}/api"
     env = dict(os.environ)
     for name in list(env):
@@ -187,9 +199,13 @@ def main() -> None:
         ONBOARDING_DATABASE_URL=history,
         ONBOARDING_SWEEP_INTERVAL="3600",  # this script sweeps itself, on its own clock
         ONBOARDING_MAX_RUNNING=str(args.max_running),
-        ONBOARDING_CREATE_API_KEY="false",
         ONBOARDING_EXECUTOR_POLL="1",
+        ONBOARDING_WEBHOOK_TOKEN=WEBHOOK_TOKEN,
+        ONBOARDING_CALLBACK_URL=f"{callbacks.url}/callback",
+        ONBOARDING_CALLBACK_SECRET="bench-callback-secret",
     )
+    if args.wake_limit:
+        env["ONBOARDING_WAKE_LIMIT"] = str(args.wake_limit)
     os.environ.update(env)
     logs = work / "logs"
     logs.mkdir()
@@ -232,8 +248,20 @@ def main() -> None:
             "--port",
             str(sandbox_port),
         )
+        start(
+            "receiver",
+            sys.executable,
+            "-m",
+            "onboarding.cli",
+            "receiver",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(receiver_port),
+        )
         wait_http(f"{api}/health")
         wait_http(f"http://127.0.0.1:{sandbox_port}/sandbox/healthz")
+        wait_http(f"http://127.0.0.1:{receiver_port}/healthz")
         serve = start("serve", sys.executable, "-m", "deployments.serve")
         from prefect.client.orchestration import get_client
         from prefect.client.schemas.filters import FlowFilter, FlowFilterName
@@ -259,7 +287,8 @@ def main() -> None:
                 if time.monotonic() > deadline:
                     raise TimeoutError("the executor's start-up sweep did not finish")
                 time.sleep(0.5)
-        run_bench(args, env, procs, serve, history, sandbox_port)
+        hook = f"http://127.0.0.1:{receiver_port}/hooks/360dialog/{WEBHOOK_TOKEN}"
+        run_bench(args, env, procs, serve, history, sandbox_port, hook, callbacks)
         print(f"\nlogs: {logs}")
     finally:
         for proc in reversed(procs.values()):
@@ -272,9 +301,60 @@ def main() -> None:
                 os.killpg(proc.pid, signal.SIGKILL)
         for name in databases:
             pg_database(name, drop=True)
+        callbacks.close()
 
 
-def run_bench(args, env, procs, serve, history, sandbox_port) -> None:
+WEBHOOK_TOKEN = "bench-webhook-token-" + secrets.token_hex(8)
+
+
+class CallbackSink:
+    """The partner's completion callback, served in this process: when each channel's arrived."""
+
+    def __init__(self) -> None:
+        from starlette.applications import Starlette
+        from starlette.requests import Request
+        from starlette.responses import Response
+        from starlette.routing import Route
+
+        from tests.servers import serve_in_thread
+
+        self.arrived: dict[str, float] = {}
+
+        async def callback(request: Request) -> Response:
+            import json
+
+            body = json.loads(await request.body())
+            self.arrived.setdefault(body["channel_id"], time.time())
+            return Response(status_code=204)
+
+        app = Starlette(routes=[Route("/callback", callback, methods=["POST"])])
+        self._stack = contextlib.ExitStack()
+        self.url = self._stack.enter_context(serve_in_thread(app))
+
+    def close(self) -> None:
+        self._stack.close()
+
+
+class RssPeak:
+    """Samples the product's RSS every second in a thread; ``peak`` is the largest seen."""
+
+    def __init__(self, pids: list[int]) -> None:
+        self.pids, self.peak = pids, 0.0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+
+    def _sample(self) -> None:
+        while not self._stop.wait(1.0):
+            self.peak = max(self.peak, rss_mb([p for root in self.pids for p in proc_tree(root)]))
+
+    def stop(self) -> float:
+        self._stop.set()
+        self._thread.join()
+        return self.peak
+
+
+def run_bench(args, env, procs, serve, history, sandbox_port, hook, callbacks) -> None:
     import httpx
     from sqlalchemy import func
     from sqlmodel import select
@@ -339,6 +419,8 @@ def run_bench(args, env, procs, serve, history, sandbox_port) -> None:
     )
     if args.skip_settling:
         return
+    if args.webhooks:
+        webhook_phase(args.webhooks, control, count, hook, callbacks)
 
     def flip(cid: str) -> None:
         control.post(
@@ -374,6 +456,7 @@ def run_bench(args, env, procs, serve, history, sandbox_port) -> None:
     serve_cpu0, server_cpu0 = cpu_seconds(proc_tree(serve.pid)), cpu_seconds(server_pids)
     sandbox_cpu0, machine0 = cpu_seconds(proc_tree(procs["sandbox"].pid)), machine_busy()
     sweeper.own_cpu = 0.0
+    rss = RssPeak([proc.pid for name, proc in procs.items() if name != "sandbox"])
     for cid in rest:
         flip(cid)
     t_flip = time.monotonic()
@@ -385,7 +468,12 @@ def run_bench(args, env, procs, serve, history, sandbox_port) -> None:
             f"  +{time.monotonic() - t_flip:6.0f} s: {done:,}/{len(rest):,} completed", flush=True
         )
     total_s = time.monotonic() - t_flip
+    peak_rss = rss.stop()
     report("settling", rest, flipped, engine, args, total_s)
+    print(
+        f"  product RSS while settling: peak {peak_rss:.0f} MB with up to "
+        f"{args.max_running + 1} flow runs executing in the executor"
+    )
     serve_cpu = cpu_seconds(proc_tree(serve.pid)) - serve_cpu0
     server_cpu_s = cpu_seconds(server_pids) - server_cpu0
     sandbox_cpu = cpu_seconds(proc_tree(procs["sandbox"].pid)) - sandbox_cpu0
@@ -406,6 +494,44 @@ def run_bench(args, env, procs, serve, history, sandbox_port) -> None:
         f"the executor runs them in-process)"
     )
     print(f"  at {datetime.now(UTC):%Y-%m-%d %H:%M} UTC")
+
+
+def webhook_phase(k: int, control, count, hook: str, callbacks: CallbackSink) -> None:
+    """K channels announced by webhook, then turning ready one per second, each with its
+    ``channel_ready`` webhook: latency from the flip to the partner's callback."""
+    from onboarding.store import OnboardingRun
+
+    control.post("/webhook_url", json={"webhook_url": hook})
+    try:
+        ids = control.post("/channels/bulk", json={"count": k, "send_webhook": True}).json()["ids"]
+        deadline = time.monotonic() + 300
+        parked = OnboardingRun.channel_id.in_(ids), OnboardingRun.flow_run_id.is_not(None)  # type: ignore[attr-defined,union-attr]
+        while count(*parked) < k:
+            if time.monotonic() > deadline:
+                raise TimeoutError("the webhooks' onboardings were not all parked")
+            time.sleep(0.2)
+        flipped: dict[str, float] = {}
+        t0 = time.monotonic()
+        for i, cid in enumerate(ids):
+            time.sleep(max(0.0, t0 + i - time.monotonic()))
+            flipped[cid] = time.time()
+            control.post(
+                f"/channels/{cid}/status",
+                json={"availability_status": "ready", "status": "ready", "send_webhook": True},
+            )
+        while any(cid not in callbacks.arrived for cid in ids):
+            if time.monotonic() > deadline + k:
+                raise TimeoutError("not every webhook's callback arrived")
+            time.sleep(0.1)
+    finally:
+        control.post("/webhook_url", json={"webhook_url": None})
+    latency = [callbacks.arrived[cid] - flipped[cid] for cid in ids]
+    print(
+        f"webhooks: {k} channels turned ready 1/s, each with its channel_ready webhook\n"
+        f"  flip -> partner callback delivered: p50 {statistics.median(latency):5.2f} s, "
+        f"p95 {pct(latency, 0.95):5.2f} s, max {max(latency):5.2f} s",
+        flush=True,
+    )
 
 
 class Sweeper:

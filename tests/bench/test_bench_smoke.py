@@ -91,11 +91,14 @@ def test_waiting_bench_parks_wakes_and_starts_each_run_once() -> None:
     out = run_script(
         "bench_waiting.py",
         *("--n", "6", "--idle", "1", "--sweep-every", "3"),
-        *("--detect-sample", "2", "--detect-window", "2"),
+        *("--detect-sample", "2", "--detect-window", "2", "--webhooks", "3"),
     )
     assert "all 6 onboardings tracked and parked" in out, out
     assert "Prefect lists 6 runs AwaitingChannel" in out, out
     assert "waiting: 0 flow-run processes" in out, out
+    assert "webhooks: 3 channels turned ready 1/s" in out, out
+    assert "flip -> partner callback delivered: p50" in out, out
     assert "detection: 2 channels turned ready" in out, out
     assert "settling: 4 channels turned ready" in out, out
+    assert "product RSS while settling: peak" in out, out
     assert "executions per onboarding (all 6): max 1, mean 1.00" in out, out

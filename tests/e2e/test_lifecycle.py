@@ -208,9 +208,9 @@ def test_callback_outage_retries_with_fresh_keys_until_delivered(
 def test_ready_webhooks_racing_a_sweep_wake_each_onboarding_once(
     deployed, sandbox, callback_receiver
 ):
-    """channel_ready webhooks and a sweep arriving together for 20 channels: one key and one
+    """channel_ready webhooks and a sweep arriving together for 50 channels: one key and one
     callback per channel."""
-    channels = [sandbox.create_channel() for _ in range(20)]
+    channels = [sandbox.create_channel() for _ in range(50)]
     for channel in channels:
         _parked(deployed, channel["id"])
     for channel in channels:
