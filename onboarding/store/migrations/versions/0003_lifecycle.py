@@ -1,4 +1,4 @@
-"""Lifecycle: the installation row, permission/undelivered/adopted runs, retry bookkeeping.
+"""Lifecycle: the installation row, permission/undelivered/adopted runs, retries, wake requests.
 
 Revision ID: 0003
 Revises: 0002
@@ -54,6 +54,7 @@ def upgrade() -> None:
     with op.batch_alter_table("onboarding_run") as batch:
         batch.add_column(sa.Column("waiting_since", sa.DateTime(timezone=True), nullable=True))
         batch.add_column(sa.Column("retry_at", sa.DateTime(timezone=True), nullable=True))
+        batch.add_column(sa.Column("wake_requested_at", sa.DateTime(timezone=True), nullable=True))
     _drop_active_index(_OLD_ACTIVE)
     _active_index(_NEW_ACTIVE)
 
@@ -63,6 +64,7 @@ def downgrade() -> None:
     _drop_active_index(_NEW_ACTIVE)
     _active_index(_OLD_ACTIVE)
     with op.batch_alter_table("onboarding_run") as batch:
+        batch.drop_column("wake_requested_at")
         batch.drop_column("retry_at")
         batch.drop_column("waiting_since")
     op.drop_table("installation")
