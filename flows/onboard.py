@@ -10,7 +10,6 @@ plain calls into the core. This module holds no HTTP and no SQL.
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime
 from typing import Any
 
 from prefect import flow, tags
@@ -25,6 +24,7 @@ from onboarding.history import (
     delivery_step,
     next_step,
     note_waiting,
+    wake_requests,
 )
 from onboarding.hub import Channel
 from onboarding.lifecycle import Action, Decision, poll_delay
@@ -63,7 +63,7 @@ async def onboard_channel(
 
     attempt = 0
     while True:
-        looked_at = datetime.now(UTC)
+        wakes_seen = wake_requests(claim)
         channel = await read_channel(channel_id)
         step = next_step(claim, channel)
         if step.action is Action.FINISH:
@@ -79,7 +79,7 @@ async def onboard_channel(
                 claim,
                 until=retry_at or claim.deadline_at,
                 reason=step.reason,
-                looked_at=looked_at,
+                wakes_seen=wakes_seen,
             )
         config = settings()
         await asyncio.sleep(

@@ -52,6 +52,7 @@ __all__ = [
     "next_step",
     "note_waiting",
     "policy",
+    "wake_requests",
 ]
 
 
@@ -230,6 +231,13 @@ def _retry_delay(waited: timedelta) -> timedelta:
     config = settings()
     cap = min(3600.0, config.callback_retry_window / 10, config.permission_alert_after / 10)
     return timedelta(seconds=min(cap, max(60.0, waited.total_seconds() / 2)))
+
+
+def wake_requests(claim: Claim) -> int:
+    """How many times wakers have asked for this onboarding to run so far."""
+    with session_scope(history_engine()) as session:
+        run = session.get(OnboardingRun, claim.run_id)
+        return run.wake_requests if run else 0
 
 
 def note_waiting(claim: Claim, decision: Decision) -> datetime | None:

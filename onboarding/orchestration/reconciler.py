@@ -14,7 +14,7 @@ import asyncio
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from prefect.states import Completed, State
@@ -55,9 +55,6 @@ from onboarding.store import (
     start_runs,
     update_run,
 )
-
-# Wakers and runs may sit on different machines; a wake this close to a read counts as after it.
-CLOCK_SKEW = timedelta(seconds=2)
 
 __all__ = ["Reconciled", "Signal", "hand_over", "reconcile", "wake_within_limit"]
 
@@ -280,7 +277,7 @@ async def _wake(
     """
     runs = {active[cid].id: cid for cid in channel_ids if active[cid].id is not None}
     with session_scope(history_engine()) as session:
-        current = note_wake_requests(session, run_ids=list(runs), at=datetime.now(UTC))
+        current = note_wake_requests(session, run_ids=list(runs))
     flow_runs = {fid: cid for run_id, cid in runs.items() if (fid := current.get(run_id))}
     woken = await wake_within_limit(list(flow_runs), partner_id=partner)
     done.woken += [flow_runs[flow_run_id] for flow_run_id in woken]
@@ -299,15 +296,14 @@ async def wake_within_limit(flow_run_ids: list[str], *, partner_id: str) -> list
     return await wake_runs(flow_run_ids, limit=max(room, 0))
 
 
-async def hand_over(
-    claim: Claim, *, until: datetime, reason: str, looked_at: datetime
-) -> State[Any]:
+async def hand_over(claim: Claim, *, until: datetime, reason: str, wakes_seen: int) -> State[Any]:
     """Leave the waiting to a fresh parked flow run of the same onboarding, due at ``until``.
 
     Supported all the way: this flow run ends ``Completed`` saying whom it handed over to, and
-    the new run holds no process until it is woken or ``until`` comes. ``looked_at`` is when
-    this run last read its channel: a wake asked for since then (a webhook that arrived while
-    this run was executing, so it had nothing parked to wake) wakes the new run at once.
+    the new run holds no process until it is woken or ``until`` comes. ``wakes_seen`` is the
+    onboarding's count of wake requests taken just before this run last read its channel: one
+    asked for since (a webhook that arrived while this run was executing, so it had nothing
+    parked to wake) wakes the new run at once.
     """
     with session_scope(history_engine()) as session:
         run = update_run(session, run_id=claim.run_id, attempts=claim.attempts + 1)
@@ -329,8 +325,8 @@ async def hand_over(
     with session_scope(history_engine()) as session:
         run = update_run(session, run_id=claim.run_id, flow_run_id=flow_run_id)
         session.refresh(run)  # read after the write; see note_wake_requests
-        asked_at = run.wake_requested_at
-    if asked_at is not None and asked_at >= looked_at - CLOCK_SKEW:
+        wakes = run.wake_requests
+    if wakes > wakes_seen:
         # Not counted against ONBOARDING_WAKE_LIMIT: it continues a run that was executing.
         await wake_runs([flow_run_id])
         reason = f"{reason}; woken again at once (news arrived while it ran)"

@@ -146,9 +146,9 @@ class OnboardingRun(SQLModel, table=True):
     updated_at: datetime = _now_ts()
     waiting_since: datetime | None = _ts(nullable=True)  # began waiting for permission/delivery
     retry_at: datetime | None = _ts(nullable=True)  # next delivery attempt (undelivered)
-    # The last time a webhook, sweep or signup asked for this onboarding to run; a run that
-    # read its channel before then and is about to park runs once more instead.
-    wake_requested_at: datetime | None = _ts(nullable=True)
+    # How many times a webhook, sweep or signup asked for this onboarding to run; a run that
+    # counted fewer before it read its channel runs once more instead of parking.
+    wake_requests: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
 
     @property
     def is_active(self) -> bool:

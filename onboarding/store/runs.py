@@ -260,10 +260,8 @@ def update_run(session: Session, *, run_id: int, **fields: Any) -> OnboardingRun
     return run
 
 
-def note_wake_requests(
-    session: Session, *, run_ids: Collection[int], at: datetime
-) -> dict[int, str | None]:
-    """Record that a waker asked these runs to run at ``at``; their flow runs as of now.
+def note_wake_requests(session: Session, *, run_ids: Collection[int]) -> dict[int, str | None]:
+    """Count one more wake request on each of these runs; their flow runs as of now.
 
     The flow runs are read after the write, in the same transaction: against a run handing
     over to a new flow run at the same moment, either this read sees the new flow run or the
@@ -273,7 +271,9 @@ def note_wake_requests(
         return {}
     ids = list(run_ids)
     session.execute(
-        update(OnboardingRun).where(col(OnboardingRun.id).in_(ids)).values(wake_requested_at=at)
+        update(OnboardingRun)
+        .where(col(OnboardingRun.id).in_(ids))
+        .values(wake_requests=OnboardingRun.wake_requests + 1)
     )
     rows = session.execute(
         select(OnboardingRun.id, OnboardingRun.flow_run_id).where(col(OnboardingRun.id).in_(ids))

@@ -15,7 +15,7 @@ from prefect import flow, get_client
 from prefect.states import Running
 
 from flows.onboard import onboard_channel
-from onboarding.history import Claim, ClaimKind
+from onboarding.history import Claim, ClaimKind, wake_requests
 from onboarding.lifecycle import Event
 from onboarding.orchestration.executor import WOKEN
 from onboarding.orchestration.flow_runs import AWAITING_CHANNEL, forget_deployment
@@ -69,7 +69,7 @@ async def test_a_grant_that_lands_while_the_run_executes_wakes_its_hand_over(dep
     """The grant arrives after the run's key attempt and before it parks: the parked run that
     takes over is woken at once instead of waiting for its retry time."""
     claim = await _executing_onboarding()
-    looked_at = datetime.now(UTC)
+    wakes_seen = wake_requests(claim)  # taken before the run reads its channel
 
     done = await reconcile(
         [Signal(claim.channel_id, None, Event("channel_permission_granted", data_status="ready"))],
@@ -78,7 +78,7 @@ async def test_a_grant_that_lands_while_the_run_executes_wakes_its_hand_over(dep
     assert done.woken == []  # nothing was parked: the executing run cannot be woken
 
     until = datetime.now(UTC) + timedelta(hours=1)
-    await hand_over(claim, until=until, reason="waiting for permission", looked_at=looked_at)
+    await hand_over(claim, until=until, reason="waiting for permission", wakes_seen=wakes_seen)
     assert await _state_name(_flow_run_of(claim)) == WOKEN
 
 
@@ -89,8 +89,8 @@ async def test_news_the_run_had_already_seen_leaves_its_hand_over_parked(deploye
         [Signal(claim.channel_id, None, Event("channel_permission_granted", data_status="ready"))],
         trigger="webhook",
     )
-    looked_at = datetime.now(UTC) + timedelta(seconds=10)  # the run read the channel after it
+    wakes_seen = wake_requests(claim)  # the run read its channel after the grant
 
     until = datetime.now(UTC) + timedelta(hours=1)
-    await hand_over(claim, until=until, reason="waiting for permission", looked_at=looked_at)
+    await hand_over(claim, until=until, reason="waiting for permission", wakes_seen=wakes_seen)
     assert await _state_name(_flow_run_of(claim)) == AWAITING_CHANNEL

@@ -54,7 +54,9 @@ def upgrade() -> None:
     with op.batch_alter_table("onboarding_run") as batch:
         batch.add_column(sa.Column("waiting_since", sa.DateTime(timezone=True), nullable=True))
         batch.add_column(sa.Column("retry_at", sa.DateTime(timezone=True), nullable=True))
-        batch.add_column(sa.Column("wake_requested_at", sa.DateTime(timezone=True), nullable=True))
+        batch.add_column(
+            sa.Column("wake_requests", sa.Integer(), nullable=False, server_default="0")
+        )
     _drop_active_index(_OLD_ACTIVE)
     _active_index(_NEW_ACTIVE)
 
@@ -64,7 +66,7 @@ def downgrade() -> None:
     _drop_active_index(_NEW_ACTIVE)
     _active_index(_OLD_ACTIVE)
     with op.batch_alter_table("onboarding_run") as batch:
-        batch.drop_column("wake_requested_at")
+        batch.drop_column("wake_requests")
         batch.drop_column("retry_at")
         batch.drop_column("waiting_since")
     op.drop_table("installation")
