@@ -7,13 +7,17 @@ flow runs in this process as asyncio tasks, at most ``ONBOARDING_MAX_RUNNING`` o
 (plus one slot for the sweep or the report). Start it on as many machines as needed against one
 Prefect server: each claims runs through Prefect's orchestration, so every run executes once.
 Waiting onboardings are parked runs and hold nothing. It starts a sweep as soon as it serves.
-SIGTERM or Ctrl-C stops it gracefully.
+A deployment deleted while it serves (the Prefect UI) is registered again within 10 s, and the
+executor serves the new one (``Executor.keep_deployments``). SIGTERM or Ctrl-C stops it
+gracefully.
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import logging
+from collections.abc import Collection
 from typing import Any
 from uuid import UUID
 
@@ -66,18 +70,27 @@ def served_flows(settings: Settings) -> list[tuple[Flow[..., Any], dict[str, Any
     ]
 
 
-async def register(settings: Settings) -> dict[UUID, Flow[..., Any]]:
-    """Create or update every deployment with the Prefect API: ``{deployment id: flow}``."""
+async def register(
+    settings: Settings, flows: Collection[Flow[..., Any]] | None = None
+) -> dict[UUID, Flow[..., Any]]:
+    """Create or update the deployments (of ``flows``, else all): ``{deployment id: flow}``."""
     served: dict[UUID, Flow[..., Any]] = {}
     for flow, options in served_flows(settings):
-        deployment = await flow.ato_deployment(**options)
-        served[await deployment.aapply()] = flow
+        if flows is None or flow in flows:
+            deployment = await flow.ato_deployment(**options)
+            served[await deployment.aapply()] = flow
     return served
 
 
 def build_executor(settings: Settings) -> Executor:
-    """An executor with no deployments yet (:func:`register` fills them in once it runs)."""
-    return Executor(flows={}, limit=settings.max_running + 1, poll=settings.executor_poll)
+    """An executor with no deployments yet (:func:`register` fills them in once it runs, and
+    again whenever one of them was deleted)."""
+    return Executor(
+        flows={},
+        limit=settings.max_running + 1,
+        poll=settings.executor_poll,
+        register=functools.partial(register, settings),
+    )
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -21,7 +21,6 @@ from onboarding.orchestration.flow_runs import (
     NoDeployment,
     close_orphaned_runs,
     lost_flow_runs,
-    onboarding_deployment_id,
     revive_stalled_runs,
     run_tags,
     stalled_flow_runs,
@@ -140,17 +139,15 @@ async def reconcile_channels(read: SweepRead) -> Reconciled:
         for channel in read.channels.values()
     ]
     signals += [Signal(run.channel_id, run.client_id, Tick(read.started_at)) for run in active]
+    by_flow_run = {run.flow_run_id: run.channel_id for run in active if run.flow_run_id}
     try:
-        await onboarding_deployment_id()
-    except NoDeployment:
-        pass  # nothing can be re-created without it; the reconciliation says so
-    else:
-        by_flow_run = {run.flow_run_id: run.channel_id for run in active if run.flow_run_id}
         lost = await lost_flow_runs(list(by_flow_run))
-        signals += [
-            Signal(by_flow_run[flow_run_id], None, FlowRunGone(cancelled_by_person=cancelled))
-            for flow_run_id, cancelled in lost.items()
-        ]
+    except NoDeployment:
+        lost = {}  # nothing can be re-created without it; the reconciliation says so
+    signals += [
+        Signal(by_flow_run[flow_run_id], None, FlowRunGone(cancelled_by_person=cancelled))
+        for flow_run_id, cancelled in lost.items()
+    ]
     return await reconcile(signals, trigger="schedule", swept_at=read.started_at)
 
 

@@ -14,6 +14,9 @@ Runs execute on the executor's own event loop, which runs in a thread of its own
 :func:`serve_until_signalled`): Prefect's engine installs a SIGTERM handler only when it runs in
 the main thread, so here the main thread keeps the signals and decides how to stop.
 
+Deployments deleted while it serves (say in the Prefect UI) come back: see
+:meth:`Executor.keep_deployments`.
+
 Stopping: no new claims; runs in flight get ``grace`` seconds to finish; any still running are
 handed back (``Scheduled`` now, named :data:`HANDED_BACK`, claimable by any executor) and the
 process exits without letting them crash, so no ``flow_crashed`` alert is raised. Their flow code
@@ -28,7 +31,7 @@ import os
 import signal
 import socket
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -37,6 +40,8 @@ from uuid import UUID
 from prefect import Flow, get_client
 from prefect.client.orchestration import PrefectClient
 from prefect.client.schemas.filters import (
+    DeploymentFilter,
+    DeploymentFilterId,
     FlowRunFilter,
     FlowRunFilterDeploymentId,
     FlowRunFilterId,
@@ -57,6 +62,7 @@ __all__ = [
     "PARKED",
     "WOKEN",
     "Executor",
+    "Registrar",
     "claim_flow_run",
     "executor_name",
     "serve_until_signalled",
@@ -81,6 +87,10 @@ HANDED_BACK = "HandedBack"
 """A run a stopping executor gave back: ``Scheduled`` now, for any executor to claim."""
 
 
+Registrar = Callable[[Collection[Flow[..., Any]]], Awaitable[Mapping[UUID, Flow[..., Any]]]]
+"""Creates or updates, by name, the deployments of the flows given: ``{deployment id: flow}``."""
+
+
 def executor_name() -> str:
     """``<host>:<pid>``, which claims carry in their state message."""
     return f"{socket.gethostname()}:{os.getpid()}"
@@ -101,6 +111,7 @@ class Executor:
     flows: Mapping[UUID, Flow[..., Any]]  # deployment id -> the flow its runs execute
     limit: int
     poll: float = 1.0
+    register: Registrar | None = None  # registers a deployment again if it was deleted
     name: str = field(default_factory=executor_name)
     executed: list[UUID] = field(default_factory=list)  # every run this executor ran, in order
     _running: dict[UUID, asyncio.Task[Any]] = field(default_factory=dict, init=False)
@@ -142,6 +153,49 @@ class Executor:
         except TimeoutError:
             return
 
+    async def upkeep(self, client: PrefectClient) -> None:
+        """Every ``READY_EVERY`` seconds: :meth:`keep_deployments`, then :meth:`mark_ready`."""
+        now = asyncio.get_running_loop().time()
+        if self.flows and now >= self._ready_at:
+            await self.keep_deployments(client)
+            await self.mark_ready(client)
+            self._ready_at = now + READY_EVERY
+
+    async def keep_deployments(self, client: PrefectClient) -> None:
+        """Register the served deployments again when any was deleted; serve their new ids.
+
+        Deleting a deployment (the Prefect UI's delete button) deletes its ``Scheduled`` runs and
+        leaves every other run pointing at an id that no longer exists; whoever re-creates it
+        (``prefect deploy``, a restarted executor, this one) gets a new id. An executor that kept
+        the old id would never claim a run again. So every ``READY_EVERY`` seconds it reads which
+        of its deployment ids still exist (one request); for those gone it calls ``register``,
+        which creates or updates each by name: one re-created meanwhile keeps its new id (and
+        gets this executor's options), one nobody re-created is created again. This executor owns
+        registration, as at start-up: stop the executors first to remove a deployment for good.
+        ``flows`` then maps the current ids. The runs the deletion stranded are the watcher's:
+        it gives their onboardings new runs
+        (:func:`onboarding.orchestration.flow_runs.lost_flow_runs`).
+        """
+        if self.register is None:
+            return
+        existing = await client.read_deployments(
+            deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=list(self.flows)))
+        )
+        alive = {deployment.id for deployment in existing}
+        gone = [flow for deployment_id, flow in self.flows.items() if deployment_id not in alive]
+        if not gone:
+            return
+        logger.warning(
+            "deployment(s) of %s no longer exist in the Prefect API: registering them again",
+            ", ".join(flow.name for flow in gone),
+        )
+        renewed = await self.register(gone)
+        kept = {i: flow for i, flow in self.flows.items() if i in alive}
+        self.flows = {**kept, **renewed}
+        logger.info(
+            "executor %s now serves deployment(s) %s", self.name, ", ".join(map(str, self.flows))
+        )
+
     async def mark_ready(self, client: PrefectClient) -> None:
         """Tell Prefect these deployments are served, so the UI shows them ``Ready``.
 
@@ -149,16 +203,13 @@ class Executor:
         executor finds its runs with its own filters (it must skip parked runs), so it makes that
         poll only for this, asking for runs due before 2000: none.
         """
-        now = asyncio.get_running_loop().time()
-        if self.flows and now >= self._ready_at:
-            await client.get_scheduled_flow_runs_for_deployments(
-                list(self.flows), scheduled_before=_LONG_AGO, limit=1
-            )
-            self._ready_at = now + READY_EVERY
+        await client.get_scheduled_flow_runs_for_deployments(
+            list(self.flows), scheduled_before=_LONG_AGO, limit=1
+        )
 
     async def poll_once(self, client: PrefectClient) -> list[UUID]:
         """Claim as many due runs as there is room for and start them; the ids started."""
-        await self.mark_ready(client)
+        await self.upkeep(client)
         room = self.limit - len(self._running)
         if room <= 0 or not self.flows:
             return []
@@ -208,13 +259,19 @@ class Executor:
         limit: int,
         **more: Any,
     ) -> list[FlowRun]:
-        """Up to ``limit`` runs of these deployments in ``state`` (and the ``more`` filters)."""
+        """Up to ``limit`` runs of these deployments in ``state`` (and the ``more`` filters).
+
+        Only runs whose deployment still exists: until :meth:`keep_deployments` notices a
+        deletion, the runs it stranded are left to the watcher, which replaces them.
+        """
+        served = list(self.flows)
         runs = await client.read_flow_runs(
             flow_run_filter=FlowRunFilter(
-                deployment_id=FlowRunFilterDeploymentId(any_=list(self.flows)),
+                deployment_id=FlowRunFilterDeploymentId(any_=served),
                 state=state,
                 **more,
             ),
+            deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=served)),
             sort=sort,
             limit=limit,
         )

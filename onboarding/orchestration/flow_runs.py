@@ -48,7 +48,7 @@ from prefect.client.schemas.objects import (
     StateType,
 )
 from prefect.client.schemas.responses import SetStateStatus
-from prefect.exceptions import ObjectNotFound
+from prefect.exceptions import ObjectNotFound, PrefectHTTPStatusError
 from prefect.states import Cancelled, Completed, Failed, Pending, Scheduled
 
 from onboarding.orchestration.executor import PARKED, WOKEN
@@ -145,15 +145,25 @@ async def onboarding_deployment_id() -> UUID:
     api = str(PREFECT_API_URL.value())
     if api not in _deployment_ids:
         async with get_client() as client:
-            try:
-                deployment = await client.read_deployment_by_name(DEPLOYMENT_NAME)
-            except ObjectNotFound:
-                raise NoDeployment(
-                    f"deployment {DEPLOYMENT_NAME!r} is not registered at {api}: "
-                    "run `onboarding up` or `python -m deployments.serve`"
-                ) from None
-        _deployment_ids[api] = deployment.id
+            await _read_deployment_id(client)
     return _deployment_ids[api]
+
+
+async def _read_deployment_id(client: PrefectClient) -> UUID:
+    """Read the ``onboard-channel`` deployment's id now, and remember it for this API URL."""
+    from prefect.settings import PREFECT_API_URL
+
+    api = str(PREFECT_API_URL.value())
+    try:
+        deployment = await client.read_deployment_by_name(DEPLOYMENT_NAME)
+    except ObjectNotFound:
+        _deployment_ids.pop(api, None)
+        raise NoDeployment(
+            f"deployment {DEPLOYMENT_NAME!r} is not registered at {api}: "
+            "run `onboarding up` or `python -m deployments.serve`"
+        ) from None
+    _deployment_ids[api] = deployment.id
+    return deployment.id
 
 
 WATCH_DEPLOYMENT = "watch-channels/watch-channels"
@@ -244,18 +254,24 @@ async def _create_parked_runs(
             )
         )
         async with gate:
-            flow_run = await client.create_flow_run_from_deployment(
-                deployment_id,
-                parameters={
-                    "channel_id": run.channel_id,
-                    "client_id": run.client_id,
-                    "trigger": run.trigger,
-                },
-                name=run_name(run.channel_id, run.client_id),
-                tags=[*run_tags(partner_id=run.partner_id, client_id=run.client_id), run.tag],
-                idempotency_key=f"onboard-{run.history_key}-{run.attempt}",
-                state=state,
-            )
+            try:
+                flow_run = await client.create_flow_run_from_deployment(
+                    deployment_id,
+                    parameters={
+                        "channel_id": run.channel_id,
+                        "client_id": run.client_id,
+                        "trigger": run.trigger,
+                    },
+                    name=run_name(run.channel_id, run.client_id),
+                    tags=[*run_tags(partner_id=run.partner_id, client_id=run.client_id), run.tag],
+                    idempotency_key=f"onboard-{run.history_key}-{run.attempt}",
+                    state=state,
+                )
+            except PrefectHTTPStatusError as exc:
+                # The client answers a deleted deployment's 404 with the bare HTTP error.
+                if exc.response.status_code == 404:
+                    raise ObjectNotFound(http_exc=exc) from exc
+                raise
         if run.tag not in flow_run.tags:
             raise ForeignFlowRun(
                 f"flow run {flow_run.id} ({flow_run.name}) came back for onboarding "
@@ -279,13 +295,27 @@ async def cancel_flow_runs(flow_run_ids: Iterable[str], *, message: str) -> None
 async def lost_flow_runs(flow_run_ids: Iterable[str]) -> dict[str, bool]:
     """Which of the flow runs of active onboardings Prefect lost: ``{id: cancelled_by_person}``.
 
-    Missing (deleted with its deployment, or never created) or ended without finishing the
-    onboarding counts as lost; ``Cancelled`` means a person cancelled it.
+    Missing (deleted, or never created) or ended without finishing the onboarding counts as
+    lost; ``Cancelled`` means a person cancelled it. So does a run *stranded* by a deleted
+    deployment: not ``Running``, not final, and of another deployment than the current
+    ``onboard-channel`` one. Deleting a deployment deletes its ``Scheduled`` runs (the parked
+    ones: missing, so lost) but leaves the woken, ``Claimed`` and ``Revived`` ones pointing at
+    an id no executor serves, and a re-created deployment has a new id: nobody would ever run
+    them. A ``Running`` run is never stranded: an executor is executing it (it finishes, or hands
+    over to the current deployment), or ``onboarding onboard`` is, with no deployment at all.
+
+    The current deployment is read fresh, after the runs: a run created under a deployment
+    re-created in between already carries the new id, so no run of the current deployment is
+    ever taken for stranded. Raises :class:`NoDeployment` when it is not registered (nothing
+    could be re-created); the id read is remembered for :func:`onboarding_deployment_id`.
     """
+    flow_run_ids = list(flow_run_ids)
     wanted = {str(run_id): run_id for run_id in _uuids(flow_run_ids)}
     lost = {
         flow_run_id: False for flow_run_id in map(str, flow_run_ids) if flow_run_id not in wanted
     }
+    if not flow_run_ids:
+        return lost
     found: dict[str, FlowRun] = {}
     ids = list(wanted.values())
     async with get_client() as client:
@@ -296,16 +326,30 @@ async def lost_flow_runs(flow_run_ids: Iterable[str]) -> dict[str, bool]:
                 )
             )
             found.update((str(run.id), run) for run in batch)
+        current = await _read_deployment_id(client)
     for flow_run_id in wanted:
         flow_run = found.get(flow_run_id)
         state = flow_run.state if flow_run else None
         if flow_run is None:
             lost[flow_run_id] = False
-        elif state is not None and state.type in (StateType.CANCELLED, StateType.CANCELLING):
+        elif state is None:
+            continue
+        elif state.type in (StateType.CANCELLED, StateType.CANCELLING):
             lost[flow_run_id] = True
-        elif state is not None and state.type in (StateType.COMPLETED, StateType.FAILED):
+        elif state.type in (StateType.COMPLETED, StateType.FAILED) or _stranded(flow_run, current):
             lost[flow_run_id] = False
     return lost
+
+
+def _stranded(flow_run: FlowRun, deployment_id: UUID) -> bool:
+    """Waiting to be run under a deployment other than ``deployment_id``: nobody will run it."""
+    state = flow_run.state
+    return (
+        state is not None
+        and not state.is_final()
+        and not state.is_running()
+        and flow_run.deployment_id != deployment_id
+    )
 
 
 async def wake_runs(

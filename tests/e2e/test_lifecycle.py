@@ -12,9 +12,12 @@ from uuid import UUID
 import httpx
 import pytest
 from prefect.client.orchestration import get_client
-from prefect.states import Cancelled
+from prefect.exceptions import ObjectNotFound
+from prefect.states import Cancelled, Pending
 from sqlalchemy import MetaData, delete, select
 
+from onboarding.orchestration.executor import CLAIMED, WOKEN
+from onboarding.orchestration.flow_runs import DEPLOYMENT_NAME
 from onboarding.store import make_engine
 from tests.e2e.helpers import history_runs, sweep_now, wait_for
 
@@ -118,6 +121,75 @@ def test_deleted_flow_run_is_recreated_and_completes(deployed, sandbox, callback
     sweep_now()
     wait_for(lambda: _state(deployed, channel["id"]) == "completed", what="completion", timeout=120)
     assert len(callback_receiver.calls) == 1
+
+
+def _onboarding_deployment_id() -> UUID | None:
+    with get_client(sync_client=True) as client:
+        try:
+            return client.read_deployment_by_name(DEPLOYMENT_NAME).id
+        except ObjectNotFound:
+            return None
+
+
+def _flow_run_of_deployment(flow_run_id: str, deployment_id: UUID):
+    """The flow run once it completed (the history closes just before the run ends)."""
+    with get_client(sync_client=True) as client:
+        flow_run = client.read_flow_run(UUID(flow_run_id))
+    return flow_run if flow_run.state.is_completed() else None
+
+
+def test_deployment_deleted_and_recreated_mid_wait_every_onboarding_completes(
+    deployed, sandbox, callback_receiver
+):
+    """``onboard-channel`` deleted in Prefect while four onboardings wait: three parked runs go
+    with it, a woken one is left behind pointing at the deleted id. The executor registers the
+    deployment again and serves the new id, a new channel's webhook parks under it, and once
+    the channels are ready one sweep gives each onboarding a run under it: each completes, one
+    key and one callback each; the stranded run never executes."""
+    channels = [sandbox.create_channel(send_webhook=False)["id"] for _ in range(4)]
+    sweep_now()  # parks them (no webhook handoff is still in flight at the deletion)
+    flow_runs = {channel_id: _parked(deployed, channel_id).flow_run_id for channel_id in channels}
+    stranded = UUID(flow_runs[channels[0]])
+    old = _onboarding_deployment_id()
+    assert old is not None
+    with get_client(sync_client=True) as client:
+        # Held as Claimed so no executor takes it before the deletion; woken right after it,
+        # as if a channel_ready webhook had woken it just before and no executor claimed it yet.
+        client.set_flow_run_state(stranded, Pending(name=CLAIMED), force=True)
+        client.delete_deployment(old)
+        client.set_flow_run_state(stranded, Pending(name=WOKEN), force=True)
+        for channel_id in channels[1:]:
+            with pytest.raises(ObjectNotFound):
+                client.read_flow_run(UUID(flow_runs[channel_id]))
+
+    def recreated() -> UUID | None:
+        current = _onboarding_deployment_id()
+        return current if current not in (None, old) else None
+
+    current = wait_for(recreated, what="the executor to register onboard-channel again", timeout=60)
+    # A new channel's webhook: the receiver, which looked the deployment up before, parks it
+    # under the new one.
+    late = sandbox.create_channel()["id"]
+    _parked(deployed, late)
+    channels.append(late)
+    for channel_id in channels:
+        sandbox.set_status(channel_id, "ready", status="ready", send_webhook=False)
+    sweep_now()
+    for channel_id in channels:
+        wait_for(
+            lambda c=channel_id: _state(deployed, c) == "completed", what="completion", timeout=120
+        )
+    assert len(callback_receiver.calls) == len(channels)
+    assert [sandbox.api_key_count(channel_id) for channel_id in channels] == [1] * len(channels)
+    for channel_id in channels:
+        [run] = history_runs(deployed.db_url, channel_id)
+        flow_run = wait_for(
+            lambda r=run: _flow_run_of_deployment(r.flow_run_id, current),
+            what="its flow run to complete",
+        )
+        assert flow_run.deployment_id == current
+    with get_client(sync_client=True) as client:
+        assert not any(state.is_running() for state in client.read_flow_run_states(stranded))
 
 
 def test_reset_history_under_the_same_prefect_still_onboards(deployed, sandbox, callback_receiver):
