@@ -90,9 +90,16 @@ def second_executor(deployed: Any, tmp_path: Path) -> Iterator[subprocess.Popen[
         assert process.poll() is None, log_path.read_text()
         yield process
     finally:
+        # SIGTERM, as an operator stops it: a run it holds (its start-up sweep, say) is handed
+        # back. A SIGKILL would leave that sweep Running, holding the sweep deployment's one
+        # concurrency slot until Prefect's lease on it expires (5 minutes).
         if process.poll() is None:
-            process.kill()
-            process.wait(timeout=30)
+            process.terminate()
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(timeout=30)
 
 
 def test_served_deployments_show_ready(deployed):
