@@ -16,9 +16,16 @@ from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from uuid import UUID
 
 import pytest
 from prefect.client.orchestration import get_client
+from prefect.client.schemas.filters import (
+    FlowRunFilter,
+    FlowRunFilterId,
+    FlowRunFilterState,
+    FlowRunFilterStateType,
+)
 from prefect.client.schemas.objects import StateType
 
 from onboarding.lifecycle import Event
@@ -57,8 +64,16 @@ def _count(history: list[Any], state_type: StateType, name: str | None = None) -
 
 
 def _all_completed(flow_run_ids: list[str]) -> bool:
+    """Whether every one of the flow runs is Completed (one request, not one per run)."""
     with get_client(sync_client=True) as client:
-        return all(client.read_flow_run(run_id).state.is_completed() for run_id in flow_run_ids)
+        runs = client.read_flow_runs(
+            flow_run_filter=FlowRunFilter(
+                id=FlowRunFilterId(any_=[UUID(run_id) for run_id in flow_run_ids]),
+                state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType.COMPLETED])),
+            ),
+            limit=200,
+        )
+    return len(runs) == len(set(flow_run_ids))
 
 
 def _callbacks_per_channel(callback_receiver: Any) -> Counter[str]:
