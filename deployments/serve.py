@@ -28,6 +28,7 @@ from flows.report import daily_report
 from flows.watch import watch_channels
 from onboarding.orchestration.executor import Executor, serve_until_signalled
 from onboarding.orchestration.flow_runs import one_at_a_time, sweep_now
+from onboarding.orchestration.nudges import nudge_on_due_runs
 from onboarding.settings import Settings, load_settings
 
 __all__ = ["GRACE_SECONDS", "build_executor", "main", "register", "served_flows"]
@@ -90,6 +91,7 @@ def build_executor(settings: Settings) -> Executor:
         limit=settings.max_running + 1,
         poll=settings.executor_poll,
         register=functools.partial(register, settings),
+        listen=nudge_on_due_runs,
     )
 
 

@@ -62,6 +62,7 @@ __all__ = [
     "PARKED",
     "WOKEN",
     "Executor",
+    "Listener",
     "Registrar",
     "claim_flow_run",
     "executor_name",
@@ -86,6 +87,9 @@ CLAIMED = "Claimed"
 HANDED_BACK = "HandedBack"
 """A run a stopping executor gave back: ``Scheduled`` now, for any executor to claim."""
 
+
+Listener = Callable[[Callable[[], None]], Awaitable[None]]
+"""Calls its argument whenever a run may have become due (``onboarding.orchestration.nudges``)."""
 
 Registrar = Callable[[Collection[Flow[..., Any]]], Awaitable[Mapping[UUID, Flow[..., Any]]]]
 """Creates or updates, by name, the deployments of the flows given: ``{deployment id: flow}``."""
@@ -112,6 +116,7 @@ class Executor:
     limit: int
     poll: float = 1.0
     register: Registrar | None = None  # registers a deployment again if it was deleted
+    listen: Listener | None = None  # nudges a poll when a run becomes due
     name: str = field(default_factory=executor_name)
     executed: list[UUID] = field(default_factory=list)  # every run this executor ran, in order
     _running: dict[UUID, asyncio.Task[Any]] = field(default_factory=dict, init=False)
@@ -132,21 +137,31 @@ class Executor:
             len(self.flows),
             self.limit,
         )
+        listener = asyncio.create_task(self.listen(self.nudge)) if self.listen else None
         async with get_client() as client:
             while not stop.is_set():
+                # Cleared before the poll: a nudge that arrives during it makes the next one
+                # come at once.
+                self._room.clear()
                 try:
                     await self.poll_once(client)
                 except Exception:  # the API may be restarting: log, wait, poll again
                     logger.exception("polling for due flow runs failed; retrying")
-                self._room.clear()
                 waiters = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(self._sleep())]
                 await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
                 for waiter in waiters:
                     waiter.cancel()
+            if listener is not None:
+                listener.cancel()
             await self._drain(client, grace)
 
+    def nudge(self) -> None:
+        """Poll now rather than at the next ``poll`` tick (a run may have become due)."""
+        if self._room is not None:
+            self._room.set()
+
     async def _sleep(self) -> None:
-        """Until the next poll: ``poll`` seconds, or sooner when a run finishes and frees room."""
+        """Until the next poll: ``poll`` seconds, or sooner when nudged or a run frees room."""
         assert self._room is not None
         try:
             await asyncio.wait_for(self._room.wait(), timeout=self.poll)
