@@ -198,8 +198,8 @@ class Settings(BaseSettings):
     executor_poll: float = Field(
         1.0,
         gt=0,
-        description="Seconds between an executor's looks for due flow runs (sooner when a run "
-        "it executes finishes).",
+        description="Seconds between an executor's looks for due flow runs (sooner when Prefect's "
+        "event stream says one became due, or a run it executes finishes).",
     )
     prefect_port: int = Field(4200, description="Port of the local Prefect server `up` starts.")
     receiver_host: str = Field("127.0.0.1", description="Address the webhook receiver binds.")
