@@ -13,6 +13,7 @@ import httpx
 from onboarding.callback import CallbackError, deliver_completion
 from onboarding.runtime import history_engine, hub_client, partner_id, settings
 from onboarding.store import find_runs, record_step, session_scope
+from onboarding.tls import tls_context
 
 __all__ = ["REKEY_STEP", "RekeyFailed", "rekey_channel"]
 
@@ -48,7 +49,7 @@ async def rekey_channel(channel_id: str) -> str:
         "completed_at": datetime.now(UTC).isoformat(),
     }
     try:
-        async with httpx.AsyncClient(timeout=config.callback_timeout) as http:
+        async with httpx.AsyncClient(timeout=config.callback_timeout, verify=tls_context()) as http:
             status = await deliver_completion(
                 http, url=config.callback_url, secret=config.callback_secret, payload=payload
             )

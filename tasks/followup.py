@@ -29,6 +29,7 @@ from onboarding.hub import Channel, ChannelApiKey, HubClient
 from onboarding.hub.errors import PermissionPending
 from onboarding.runtime import history_engine, hub_client, settings
 from onboarding.store import get_step, record_step, session_scope, step_done
+from onboarding.tls import tls_context
 from tasks.channels import retry_if_transient
 
 __all__ = ["NOTIFY_PARTNER", "Delivery", "notify_partner", "notify_partner_now"]
@@ -137,7 +138,7 @@ async def notify_partner(claim: Claim, channel: Channel) -> Delivery:
         payload["attempt"] = attempt
         detail.update(api_key_id=key.id, attempt=attempt)
     try:
-        async with httpx.AsyncClient(timeout=config.callback_timeout) as http:
+        async with httpx.AsyncClient(timeout=config.callback_timeout, verify=tls_context()) as http:
             status = await deliver_completion(
                 http, url=config.callback_url, secret=config.callback_secret, payload=payload
             )

@@ -42,6 +42,7 @@ from onboarding.hub.errors import (
 )
 from onboarding.hub.models import Channel, ChannelApiKey, ChannelPage, Client, ClientPage
 from onboarding.settings import HubSettings
+from onboarding.tls import tls_context
 
 __all__ = ["HubClient"]
 
@@ -93,7 +94,10 @@ class HubClient:
             assert settings.password is not None
             auth = BearerAuth(settings.username, settings.password)
         http = httpx.AsyncClient(
-            base_url=settings.hub_url, timeout=settings.timeout, transport=transport
+            base_url=settings.hub_url,
+            timeout=settings.timeout,
+            transport=transport,
+            verify=tls_context(),
         )
         client = cls(
             http,
