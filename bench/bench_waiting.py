@@ -541,13 +541,18 @@ class Sweeper:
         self.every, self.sweep = every, sweep
         self.next_at = time.monotonic()
         self.own_cpu = 0.0
+        self.failed = 0
 
     def run_until(self, moment: float) -> None:
         """Sweep whenever one is due before ``moment``; return at ``moment``."""
         while self.next_at <= moment:
             time.sleep(max(0.0, self.next_at - time.monotonic()))
             cpu = time.process_time()
-            asyncio.run(self.sweep())
+            try:
+                asyncio.run(self.sweep())
+            except Exception as error:  # as deployed: that sweep fails, the next one runs
+                self.failed += 1
+                print(f"  a sweep failed ({type(error).__name__}); the next follows", flush=True)
             self.own_cpu += time.process_time() - cpu
             self.next_at += self.every
             if self.next_at < time.monotonic():  # a sweep longer than the interval
