@@ -76,6 +76,8 @@ async def test_tracked_channel_with_unknown_status_is_read_singly(sandbox):
 
 
 @pytest.mark.slow
+# The fallback to a temporary Prefect server does not depend on the history's backend.
+@pytest.mark.parametrize("test_database", ["sqlite"], indirect=True)
 def test_sweep_cli_without_prefect_records_and_lists_what_it_would_do(
     onboarding_env, sandbox, db_url, tmp_path
 ):
