@@ -143,10 +143,10 @@ async def onboarding_deployment_id() -> UUID:
     from prefect.settings import PREFECT_API_URL
 
     api = str(PREFECT_API_URL.value())
-    if api not in _deployment_ids:
-        async with get_client() as client:
-            await _read_deployment_id(client)
-    return _deployment_ids[api]
+    if api in _deployment_ids:
+        return _deployment_ids[api]
+    async with get_client() as client:
+        return await _read_deployment_id(client)
 
 
 async def _read_deployment_id(client: PrefectClient) -> UUID:
