@@ -174,7 +174,8 @@ async def revive_stalled() -> list[str]:
 
 @task(name="close-orphaned-runs", cache_policy=NO_CACHE)
 async def close_orphaned() -> list[str]:
-    """Close the flow runs left ``Running`` by a process that died after its onboarding finished.
+    """Close the flow runs left ``Running`` (or marked ``Crashed``) by a process that died after
+    its onboarding finished.
 
     The history already says how the onboarding ended; only Prefect's view is stale. Returns the
     channels whose flow run was closed.

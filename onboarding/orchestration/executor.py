@@ -50,7 +50,7 @@ from prefect.client.schemas.filters import (
     FlowRunFilterStateName,
     FlowRunFilterStateType,
 )
-from prefect.client.schemas.objects import FlowRun, StateType
+from prefect.client.schemas.objects import FlowRun, State, StateType
 from prefect.client.schemas.responses import SetStateStatus
 from prefect.client.schemas.sorting import FlowRunSort
 from prefect.flow_engine import run_flow
@@ -71,6 +71,7 @@ __all__ = [
 
 logger = logging.getLogger("onboarding.executor")
 
+FRESH = 0.25  # seconds from reading a due run to its accepted claim within which it is trusted
 READY_EVERY = 10.0  # seconds between the executor's "I serve these deployments" polls
 _LONG_AGO = datetime(2000, 1, 1, tzinfo=UTC)
 
@@ -100,12 +101,44 @@ def executor_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
-async def claim_flow_run(client: PrefectClient, flow_run_id: UUID, *, owner: str) -> bool:
-    """Propose ``Pending`` (never forced); True only if Prefect accepted it, so the run is ours."""
+async def claim_flow_run(
+    client: PrefectClient, flow_run: FlowRun, *, owner: str, read_at: float | None = None
+) -> bool:
+    """Propose ``Pending`` (never forced); True only if the run is ours to execute.
+
+    ``flow_run`` is the run as read when it was found due, and ``read_at`` the event-loop time
+    that read began. Prefect accepts ``Pending`` from a final state too, so a proposal that
+    reaches the API late (a busy event loop, a slow network) could take a run another executor
+    has meanwhile claimed and finished. A claim answered within :data:`FRESH` seconds of the read
+    is trusted: no executor claims, runs and finishes an onboarding that fast. A later one is
+    checked: if the run's ``run_count`` grew since the read (Prefect counts every ``Running``),
+    the state the claim displaced is put back, unless it was due again (handed back, revived),
+    and the claim is refused.
+    """
     result = await client.set_flow_run_state(
-        flow_run_id, Pending(name=CLAIMED, message=f"claimed by executor {owner}"), force=False
+        flow_run.id, Pending(name=CLAIMED, message=f"claimed by executor {owner}"), force=False
     )
-    return result.status == SetStateStatus.ACCEPT
+    if result.status != SetStateStatus.ACCEPT:
+        return False
+    if read_at is not None and asyncio.get_running_loop().time() - read_at < FRESH:
+        return True
+    current = await client.read_flow_run(flow_run.id)
+    if current.run_count <= flow_run.run_count:
+        return True
+    claimed = result.state.id if result.state is not None else None
+    history = await client.read_flow_run_states(flow_run.id)
+    displaced = [state for state in history if state.id != claimed][-1:]
+    if not displaced or not displaced[0].is_final():
+        return True  # it ran, and was then made due again: a fair claim
+    logger.warning("flow run %s had already finished when claimed: left as it was", flow_run.id)
+    ended = displaced[0]
+    put_back = State(
+        type=ended.type,
+        name=ended.name,
+        message=f"{ended.message or ended.name} (put back: a late claim by executor {owner})",
+    )
+    await client.set_flow_run_state(flow_run.id, put_back, force=True)
+    return False
 
 
 @dataclass
@@ -153,7 +186,7 @@ class Executor:
                     waiter.cancel()
             if listener is not None:
                 listener.cancel()
-            await self._drain(client, grace)
+        await self._drain(grace)
 
     def nudge(self) -> None:
         """Poll now rather than at the next ``poll`` tick (a run may have become due)."""
@@ -228,14 +261,24 @@ class Executor:
         room = self.limit - len(self._running)
         if room <= 0 or not self.flows:
             return []
+        read_at = asyncio.get_running_loop().time()
+        candidates = [
+            flow_run
+            for flow_run in await self.due_runs(client, room)
+            if flow_run.id not in self._running and flow_run.deployment_id in self.flows
+        ]
+        # All at once, right after the read: the sooner a claim lands, the less it is checked.
+        won = await asyncio.gather(
+            *(
+                claim_flow_run(client, flow_run, owner=self.name, read_at=read_at)
+                for flow_run in candidates
+            )
+        )
         started: list[UUID] = []
-        for flow_run in await self.due_runs(client, room):
-            if flow_run.id in self._running or flow_run.deployment_id not in self.flows:
-                continue
-            if not await claim_flow_run(client, flow_run.id, owner=self.name):
-                continue  # another executor won it, or it moved on
-            self._start(flow_run)
-            started.append(flow_run.id)
+        for flow_run, ours in zip(candidates, won, strict=True):
+            if ours:  # otherwise another executor won it, or it moved on
+                self._start(flow_run)
+                started.append(flow_run.id)
         return started
 
     async def due_runs(self, client: PrefectClient, limit: int) -> list[FlowRun]:
@@ -314,43 +357,58 @@ class Executor:
         except Exception:  # the engine has reported the state; keep serving the others
             logger.exception("flow run %s ended with an error", flow_run.id)
 
-    async def _drain(self, client: PrefectClient, grace: float) -> None:
-        """Give runs in flight ``grace`` seconds, then hand back the ones still running."""
+    async def _drain(self, grace: float) -> None:
+        """Give runs in flight ``grace`` seconds; hand back the ones still running, and exit.
+
+        The hand-back holds the event loop until the process is gone: an engine of ours that
+        went on (proposing ``Running`` or ``Completed``) after its run was handed back would race
+        the executor that claims it next. A run handed back is abandoned mid-flight, so the
+        process ends with ``os._exit`` rather than let interpreter shutdown cancel it into
+        ``Crashed``.
+        """
         if self._running:
             logger.info(
                 "stopping: %d flow run(s) in flight, %.0f s to finish", len(self._running), grace
             )
             await asyncio.wait(list(self._running.values()), timeout=grace)
         left = list(self._running)
-        if left:
-            await hand_back(client, left, owner=self.name)
-            logger.warning("handed back %d flow run(s) still running: %s", len(left), left)
+        if not left:
+            return
+        hand_back(left, owner=self.name)  # synchronous: nothing else runs on this loop now
+        logger.warning("handed back %d flow run(s) still running: %s", len(left), left)
+        logging.shutdown()
+        os._exit(0)
 
 
-async def hand_back(client: PrefectClient, flow_run_ids: Iterable[UUID], *, owner: str) -> None:
-    """Make runs this executor is abandoning due again (forced: we hold them, nobody else does)."""
+def hand_back(flow_run_ids: Iterable[UUID], *, owner: str) -> None:
+    """Make runs this executor is abandoning due again (forced: we hold them, nobody else does).
+
+    Synchronous on purpose: see :meth:`Executor._drain`.
+    """
     ids = list(flow_run_ids)
-    runs = await client.read_flow_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=ids)))
-    for flow_run in runs:
-        if flow_run.state is not None and flow_run.state.is_final():
-            continue
-        await client.set_flow_run_state(
-            flow_run.id,
-            Scheduled(
-                scheduled_time=datetime.now(UTC),
-                name=HANDED_BACK,
-                message=f"handed back by executor {owner}, which was stopping",
-            ),
-            force=True,
-        )
+    with get_client(sync_client=True) as client:
+        runs = client.read_flow_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=ids)))
+        for flow_run in runs:
+            if flow_run.state is not None and flow_run.state.is_final():
+                continue
+            client.set_flow_run_state(
+                flow_run.id,
+                Scheduled(
+                    scheduled_time=datetime.now(UTC),
+                    name=HANDED_BACK,
+                    message=f"handed back by executor {owner}, which was stopping",
+                ),
+                force=True,
+            )
 
 
 def serve_until_signalled(executor: Executor, *, grace: float, setup: Any = None) -> int:
     """Run ``executor`` on an event loop in its own thread until SIGTERM or SIGINT; exit code.
 
     ``setup`` is an optional coroutine function run on that loop first (registering deployments).
-    After a signal the executor drains; a run handed back is abandoned mid-flight, so the process
-    ends with ``os._exit`` rather than let interpreter shutdown cancel it into ``Crashed``.
+    After a signal the executor drains; one that handed runs back ends the process there (see
+    :meth:`Executor._drain`), and one that did not finish draining in time is ended here the same
+    way.
     """
     stop_requested = threading.Event()
     failure: list[BaseException] = []

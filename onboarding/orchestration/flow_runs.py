@@ -33,6 +33,7 @@ from uuid import UUID
 
 from prefect import get_client
 from prefect.client.orchestration import PrefectClient
+from prefect.client.schemas.actions import DeploymentFlowRunCreate
 from prefect.client.schemas.filters import (
     FlowRunFilter,
     FlowRunFilterId,
@@ -48,8 +49,9 @@ from prefect.client.schemas.objects import (
     StateType,
 )
 from prefect.client.schemas.responses import SetStateStatus
+from prefect.client.schemas.sorting import FlowRunSort
 from prefect.exceptions import ObjectNotFound, PrefectHTTPStatusError
-from prefect.states import Cancelled, Completed, Failed, Pending, Scheduled
+from prefect.states import Cancelled, Completed, Failed, Pending, Scheduled, to_state_create
 
 from onboarding.orchestration.executor import PARKED, WOKEN
 
@@ -219,14 +221,15 @@ class ParkedRun:
         return f"history:{self.history_key}"
 
 
-async def create_parked_runs(runs: Iterable[ParkedRun], *, concurrency: int = 4) -> list[str]:
+async def create_parked_runs(runs: Iterable[ParkedRun], *, concurrency: int = 2) -> list[str]:
     """Create each onboarding's flow run parked (or due now); returns their ids, in order.
 
     Named and tagged once, here. The idempotency key is unique to the history run and attempt,
     so a retried creation returns the same flow run; a flow run that comes back for a key but
     carries another history run's tag is an error naming both, never a silent attach. A
     deployment deleted (and perhaps re-created) since it was looked up is looked up once more.
-    On SQLite more than a few creations at once only add lock contention.
+    Created 100 per request; on SQLite more than a couple of requests at once only add lock
+    contention.
     """
     runs = list(runs)
     try:
@@ -240,12 +243,24 @@ async def create_parked_runs(runs: Iterable[ParkedRun], *, concurrency: int = 4)
         raise NoDeployment(f"deployment {DEPLOYMENT_NAME!r} was deleted") from None
 
 
+BULK_CREATE = 100  # flow runs per creation request: the Prefect API's limit
+
+
 async def _create_parked_runs(
     runs: list[ParkedRun], deployment_id: UUID, concurrency: int
 ) -> list[str]:
+    """Create the runs ``BULK_CREATE`` per request, ``concurrency`` requests at once.
+
+    Prefect's REST API creates up to 100 runs of a deployment in one request and one
+    transaction (``POST /deployments/{id}/create_flow_run/bulk``); its Python client has no
+    method for that yet, so this sends the same body its ``create_flow_run_from_deployment``
+    sends, as a list, through the client's public ``request``. A run the bulk request reports
+    as not created is created alone. The answer holds only ids, so the runs are read back (one
+    request) to check their tags.
+    """
     gate = asyncio.Semaphore(concurrency)
 
-    async def create(client: PrefectClient, run: ParkedRun) -> str:
+    def body(run: ParkedRun) -> dict[str, Any]:
         state = (
             woken_state()
             if run.wake_now
@@ -253,35 +268,67 @@ async def _create_parked_runs(
                 run.until, run.message or f"waiting for channel {run.channel_id} to settle"
             )
         )
+        return DeploymentFlowRunCreate(
+            parameters={
+                "channel_id": run.channel_id,
+                "client_id": run.client_id,
+                "trigger": run.trigger,
+            },
+            state=to_state_create(state),
+            tags=[*run_tags(partner_id=run.partner_id, client_id=run.client_id), run.tag],
+            name=run_name(run.channel_id, run.client_id),
+            idempotency_key=f"onboard-{run.history_key}-{run.attempt}",
+        ).model_dump(mode="json", exclude_unset=True)
+
+    async def create_one(client: PrefectClient, run: ParkedRun) -> UUID:
+        response = await client.request(
+            "POST",
+            "/deployments/{id}/create_flow_run",
+            path_params={"id": deployment_id},
+            json=body(run),
+        )
+        return UUID(response.json()["id"])
+
+    async def create(client: PrefectClient, chunk: list[ParkedRun]) -> list[str]:
         async with gate:
             try:
-                flow_run = await client.create_flow_run_from_deployment(
-                    deployment_id,
-                    parameters={
-                        "channel_id": run.channel_id,
-                        "client_id": run.client_id,
-                        "trigger": run.trigger,
-                    },
-                    name=run_name(run.channel_id, run.client_id),
-                    tags=[*run_tags(partner_id=run.partner_id, client_id=run.client_id), run.tag],
-                    idempotency_key=f"onboard-{run.history_key}-{run.attempt}",
-                    state=state,
+                response = await client.request(
+                    "POST",
+                    "/deployments/{id}/create_flow_run/bulk",  # type: ignore[arg-type]
+                    path_params={"id": deployment_id},
+                    json=[body(run) for run in chunk],
                 )
+                results = response.json()["results"]
+                # A run the bulk request could not create (on SQLite: "database is locked"
+                # when another writer got in first) is created on its own; idempotent either way.
+                ids = [
+                    UUID(result["flow_run_id"])
+                    if result.get("status") == "CREATED"
+                    else await create_one(client, run)
+                    for run, result in zip(chunk, results, strict=True)
+                ]
             except PrefectHTTPStatusError as exc:
-                # The client answers a deleted deployment's 404 with the bare HTTP error.
-                if exc.response.status_code == 404:
+                if exc.response.status_code == 404:  # the deployment was deleted
                     raise ObjectNotFound(http_exc=exc) from exc
                 raise
-        if run.tag not in flow_run.tags:
-            raise ForeignFlowRun(
-                f"flow run {flow_run.id} ({flow_run.name}) came back for onboarding "
-                f"{run.history_key} of channel {run.channel_id}, but belongs to another one "
-                f"(tags {sorted(flow_run.tags)})"
-            )
-        return str(flow_run.id)
+        created = await client.read_flow_runs(
+            flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=ids)), limit=len(ids)
+        )
+        tags = {flow_run.id: (flow_run.name, flow_run.tags) for flow_run in created}
+        for run, flow_run_id in zip(chunk, ids, strict=True):
+            name, run_tags_ = tags.get(flow_run_id, ("?", []))
+            if run.tag not in run_tags_:
+                raise ForeignFlowRun(
+                    f"flow run {flow_run_id} ({name}) came back for onboarding "
+                    f"{run.history_key} of channel {run.channel_id}, but belongs to another one "
+                    f"(tags {sorted(run_tags_)})"
+                )
+        return [str(flow_run_id) for flow_run_id in ids]
 
+    chunks = [runs[i : i + BULK_CREATE] for i in range(0, len(runs), BULK_CREATE)]
     async with get_client() as client:
-        return list(await asyncio.gather(*(create(client, run) for run in runs)))
+        created = await asyncio.gather(*(create(client, chunk) for chunk in chunks))
+    return [flow_run_id for chunk_ids in created for flow_run_id in chunk_ids]
 
 
 async def cancel_flow_runs(flow_run_ids: Iterable[str], *, message: str) -> None:
@@ -463,33 +510,43 @@ async def revive_stalled_runs(
 
 
 async def stalled_flow_runs(tags: Iterable[str], *, older_than: datetime) -> list[str]:
-    """Ids of runs tagged with all of ``tags``, ``Pending``/``Running`` since before ``older_than``.
+    """Ids of runs tagged with all of ``tags`` whose process is gone or may be.
 
-    At most 200: onboarding runs executing at once are capped by ``ONBOARDING_WAKE_LIMIT``, so
-    this holds them all plus the leftovers of a dead process; the watcher asks every sweep.
+    ``Pending``/``Running`` since before ``older_than`` (at most 200: onboarding runs executing at
+    once are capped by ``ONBOARDING_WAKE_LIMIT``, so this holds them all plus the leftovers of a
+    dead process), and the 200 most recently ``Crashed`` at any age: Prefect's zombie automation
+    marks a run whose executor was killed ``Crashed`` even when its onboarding had just finished.
+    The watcher asks every sweep.
     """
+    tag_filter = FlowRunFilterTags(all_=list(tags))
     async with get_client() as client:
-        flow_runs = await client.read_flow_runs(
+        alive = await client.read_flow_runs(
             flow_run_filter=FlowRunFilter(
-                tags=FlowRunFilterTags(all_=list(tags)),
+                tags=tag_filter,
                 state=FlowRunFilterState(
                     type=FlowRunFilterStateType(any_=[StateType.PENDING, StateType.RUNNING])
                 ),
             ),
             limit=READ_BATCH,
         )
-    return [
-        str(run.id)
-        for run in flow_runs
-        if run.state is not None and run.state.timestamp <= older_than
-    ]
+        crashed = await client.read_flow_runs(
+            flow_run_filter=FlowRunFilter(
+                tags=tag_filter,
+                state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType.CRASHED])),
+            ),
+            sort=FlowRunSort.END_TIME_DESC,
+            limit=READ_BATCH,
+        )
+    stale = [run for run in alive if run.state is not None and run.state.timestamp <= older_than]
+    return [str(run.id) for run in [*stale, *crashed]]
 
 
 async def close_orphaned_runs(outcomes: dict[str, tuple[bool, str]]) -> list[str]:
     """Give each flow run its final state: ``{flow_run_id: (succeeded, message)}``.
 
     For runs whose onboarding is finished in the history but whose process died before it could
-    report the final state to Prefect: left alone they would show ``Running`` for ever.
+    report the final state to Prefect: left alone they would show ``Running`` for ever, or
+    ``Crashed`` for an onboarding that completed.
     """
     closed: list[str] = []
     async with get_client() as client:

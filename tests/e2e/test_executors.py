@@ -80,9 +80,25 @@ def _callbacks_per_channel(callback_receiver: Any) -> Counter[str]:
     return Counter(json.loads(body)["channel_id"] for body, _ in callback_receiver.calls)
 
 
+def _since_hand_back(history: list[Any]) -> list[Any]:
+    """The states after the run was last handed back by a stopping executor (all if never)."""
+    backs = [i for i, state in enumerate(history) if state.name == HANDED_BACK]
+    return history[backs[-1] + 1 :] if backs else history
+
+
 def _claimers(history: list[Any]) -> list[str]:
-    """The executors that claimed the run, from the ``Claimed`` states' messages."""
-    return [s.message.rsplit(" ", 1)[-1] for s in history if s.name == CLAIMED and s.message]
+    """The executors that claimed the run and kept it, from the ``Claimed`` states' messages.
+
+    A claim that reached Prefect after the run had finished is let go, and the state it displaced
+    put back with a message naming that executor: it is not counted.
+    """
+    claimed = [s.message.rsplit(" ", 1)[-1] for s in history if s.name == CLAIMED and s.message]
+    let_go = {
+        s.message.rsplit(" ", 1)[-1].rstrip(")")
+        for s in history
+        if s.message and "(put back: a late claim by executor " in s.message
+    }
+    return [owner for owner in claimed if owner not in let_go]
 
 
 @pytest.fixture
@@ -179,7 +195,12 @@ def test_two_executors_onboard_each_channel_exactly_once(
     wait_for(lambda: _all_completed(list(parked.values())), what="all runs", timeout=300)
     histories = _histories(list(parked.values()))
     claims = {run_id: _claimers(h) for run_id, h in histories.items()}
-    assert all(len(claimers) == 1 for claimers in claims.values()), claims
+    twice = {
+        run_id: [(state.name, state.message) for state in histories[run_id]]
+        for run_id, claimers in claims.items()
+        if len(claimers) != 1
+    }
+    assert not twice, twice
     assert all(_count(h, StateType.RUNNING) == 1 for h in histories.values())
     assert len({claimers[0] for claimers in claims.values()}) == 2
     assert _callbacks_per_channel(callback_receiver) == Counter(dict.fromkeys(parked, 1))
@@ -214,7 +235,14 @@ def test_sigterm_mid_run_hands_runs_back_without_a_crash_alert(
     wait_for(lambda: _all_completed(list(parked.values())), what="all runs", timeout=300)
     histories = _histories(list(parked.values()))
     assert all(_count(histories[run_id], StateType.SCHEDULED, HANDED_BACK) == 1 for run_id in taken)
-    assert all(_count(h, StateType.COMPLETED) == 1 for h in histories.values())
+    # One execution since each run was last handed back (or ever), and it ended Completed. A claim
+    # that arrived late may add a "put back" Completed, never a Running.
+    odd = {
+        run_id: [(state.name, state.message) for state in h]
+        for run_id, h in histories.items()
+        if _count(_since_hand_back(h), StateType.RUNNING) != 1 or not h[-1].is_completed()
+    }
+    assert not odd, odd
     assert not any(_count(h, StateType.CRASHED) for h in histories.values())
     assert "flow_crashed" not in json.dumps(alert_sink.received)
     assert _callbacks_per_channel(callback_receiver) == Counter(dict.fromkeys(parked, 1))

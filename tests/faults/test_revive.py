@@ -87,18 +87,23 @@ async def test_sweep_revives_only_onboardings_without_progress_for_the_lease(
 async def test_sweep_closes_runs_whose_process_died_after_the_onboarding_finished(
     onboarding_env, monkeypatch
 ):
-    """History finished, flow run still Running: Completed (or Failed) with why; others kept."""
+    """History finished, flow run still Running or marked Crashed (Prefect's zombie automation):
+    Completed (or Failed) with why; others kept."""
     monkeypatch.setenv("ONBOARDING_OWNER_LEASE", "1")
     tags = ["onboarding", f"partner:{onboarding_env['D360_PARTNER_ID']}"]
     done = await _flow_run_in(Running(), tags)
     failed = await _flow_run_in(Running(), tags)
+    crashed_done = await _flow_run_in(Crashed(), tags)  # killed right after its history closed
     live = await _flow_run_in(Running(), tags)  # its onboarding is still going
+    crashed_live = await _flow_run_in(Crashed(), tags)  # left to revive_stalled
     untagged = await _flow_run_in(Running())  # not an onboarding of this partner
     with session_scope(history_engine()) as session:
         for channel_id, flow_run_id, final in [
             ("done-channel", done, RunState.COMPLETED),
             ("failed-channel", failed, RunState.FAILED),
+            ("crashed-done-channel", crashed_done, RunState.COMPLETED),
             ("live-channel", live, None),
+            ("crashed-live-channel", crashed_live, None),
             ("other-channel", untagged, RunState.COMPLETED),
         ]:
             run, _ = start_or_get_run(
@@ -117,13 +122,15 @@ async def test_sweep_closes_runs_whose_process_died_after_the_onboarding_finishe
     # come of age in different sweeps, so count across sweeps.
     deadline = time.monotonic() + 30
     closed: list[str] = []
-    while len(closed := closed + await close_orphaned.fn()) < 2:
+    while len(closed := closed + await close_orphaned.fn()) < 3:
         assert time.monotonic() < deadline, f"only {closed} were closed"
         await asyncio.sleep(0.2)
-    assert sorted(closed) == ["done-channel", "failed-channel"]
+    assert sorted(closed) == ["crashed-done-channel", "done-channel", "failed-channel"]
     assert await _state_of(done) == ("COMPLETED", "Completed")
     assert await _state_of(failed) == ("FAILED", "Failed")
+    assert await _state_of(crashed_done) == ("COMPLETED", "Completed")
     assert (await _state_of(live))[0] == "RUNNING"
+    assert (await _state_of(crashed_live))[0] == "CRASHED"
     assert (await _state_of(untagged))[0] == "RUNNING"
     assert await close_orphaned.fn() == []
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import secrets
 from datetime import UTC, datetime, timedelta
-from uuid import UUID
 
 from prefect import flow, get_client
 from prefect.client.schemas.responses import SetStateStatus
@@ -99,7 +98,33 @@ async def test_concurrent_wakers_of_one_run_only_one_wins(prefect_api):
 
     assert sorted(len(woken) for woken in results) == [0, 0, 1]
     async with get_client() as client:
-        assert await claim_flow_run(client, UUID(run_id), owner="test")
+        assert await claim_flow_run(client, await client.read_flow_run(run_id), owner="test")
         result = await client.set_flow_run_state(run_id, woken_state(), force=False)
         assert result.status != SetStateStatus.ACCEPT
         assert (await client.read_flow_run(run_id)).state.name == CLAIMED
+
+
+async def test_a_late_claim_never_takes_a_run_another_executor_finished(prefect_api):
+    """A claim that reaches Prefect after another executor claimed, ran and finished the run is
+    refused and the run stays as it ended; one for a run made due again after it ran is kept."""
+    until = datetime.now(UTC) + timedelta(hours=1)
+    finished_id = await _flow_run(awaiting_state(until, "wait"), ["stand-in"])
+    again_id = await _flow_run(awaiting_state(until, "wait"), ["stand-in"])
+    await wake_runs([finished_id, again_id])
+    async with get_client() as client:
+        seen = {run_id: await client.read_flow_run(run_id) for run_id in (finished_id, again_id)}
+        for run_id in (finished_id, again_id):  # the other executor wins and runs each one
+            assert await claim_flow_run(client, seen[run_id], owner="first")
+            await client.set_flow_run_state(run_id, Running(), force=False)
+            await client.set_flow_run_state(run_id, Completed(message="done"), force=False)
+        await client.set_flow_run_state(again_id, awaiting_state(until, "wait"), force=True)
+        await wake_runs([again_id])
+
+        # read_at=None: as if the claim took arbitrarily long to arrive
+        assert not await claim_flow_run(client, seen[finished_id], owner="late")
+        assert await claim_flow_run(client, seen[again_id], owner="late")
+
+        finished = await client.read_flow_run(finished_id)
+        assert finished.state.type.value == "COMPLETED"
+        assert finished.state.message == "done (put back: a late claim by executor late)"
+        assert (await client.read_flow_run(again_id)).state.name == CLAIMED
