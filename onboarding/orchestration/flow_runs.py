@@ -221,15 +221,15 @@ class ParkedRun:
         return f"history:{self.history_key}"
 
 
-async def create_parked_runs(runs: Iterable[ParkedRun], *, concurrency: int = 2) -> list[str]:
+async def create_parked_runs(runs: Iterable[ParkedRun], *, concurrency: int = 1) -> list[str]:
     """Create each onboarding's flow run parked (or due now); returns their ids, in order.
 
     Named and tagged once, here. The idempotency key is unique to the history run and attempt,
     so a retried creation returns the same flow run; a flow run that comes back for a key but
     carries another history run's tag is an error naming both, never a silent attach. A
     deployment deleted (and perhaps re-created) since it was looked up is looked up once more.
-    Created 100 per request; on SQLite more than a couple of requests at once only add lock
-    contention.
+    Created 100 per request, one request at a time by default: on SQLite a second one at once
+    only makes both fail and retry.
     """
     runs = list(runs)
     try:
@@ -244,6 +244,7 @@ async def create_parked_runs(runs: Iterable[ParkedRun], *, concurrency: int = 2)
 
 
 BULK_CREATE = 100  # flow runs per creation request: the Prefect API's limit
+BULK_ATTEMPTS = 4  # bulk requests for the runs of a chunk not yet created, before one by one
 
 
 async def _create_parked_runs(
@@ -254,9 +255,9 @@ async def _create_parked_runs(
     Prefect's REST API creates up to 100 runs of a deployment in one request and one
     transaction (``POST /deployments/{id}/create_flow_run/bulk``); its Python client has no
     method for that yet, so this sends the same body its ``create_flow_run_from_deployment``
-    sends, as a list, through the client's public ``request``. A run the bulk request reports
-    as not created is created alone. The answer holds only ids, so the runs are read back (one
-    request) to check their tags.
+    sends, as a list, through the client's public ``request``. Runs a bulk request reports as not
+    created are asked for again in bulk, then created alone. The answer holds only ids, so the
+    runs are read back (one request) to check their tags.
     """
     gate = asyncio.Semaphore(concurrency)
 
@@ -289,33 +290,48 @@ async def _create_parked_runs(
         )
         return UUID(response.json()["id"])
 
+    async def create_bulk(client: PrefectClient, chunk: list[ParkedRun]) -> list[UUID | None]:
+        response = await client.request(
+            "POST",
+            "/deployments/{id}/create_flow_run/bulk",  # type: ignore[arg-type]
+            path_params={"id": deployment_id},
+            json=[body(run) for run in chunk],
+        )
+        results = response.json()["results"]
+        return [
+            UUID(result["flow_run_id"]) if result.get("status") == "CREATED" else None
+            for result in results
+        ]
+
     async def create(client: PrefectClient, chunk: list[ParkedRun]) -> list[str]:
+        ids: list[UUID | None] = [None] * len(chunk)
         async with gate:
             try:
-                response = await client.request(
-                    "POST",
-                    "/deployments/{id}/create_flow_run/bulk",  # type: ignore[arg-type]
-                    path_params={"id": deployment_id},
-                    json=[body(run) for run in chunk],
-                )
-                results = response.json()["results"]
-                # A run the bulk request could not create (on SQLite: "database is locked"
-                # when another writer got in first) is created on its own; idempotent either way.
-                ids = [
-                    UUID(result["flow_run_id"])
-                    if result.get("status") == "CREATED"
-                    else await create_one(client, run)
-                    for run, result in zip(chunk, results, strict=True)
-                ]
+                # On SQLite a bulk request fails whole when another writer got in first
+                # ("database is locked"): the runs not created are asked for again, then alone.
+                for attempt in range(BULK_ATTEMPTS):
+                    missing = [i for i, flow_run_id in enumerate(ids) if flow_run_id is None]
+                    if not missing:
+                        break
+                    if attempt:
+                        await asyncio.sleep(0.1 * 2**attempt)
+                    again = await create_bulk(client, [chunk[i] for i in missing])
+                    for i, flow_run_id in zip(missing, again, strict=True):
+                        ids[i] = flow_run_id
+                for i, flow_run_id in enumerate(ids):
+                    if flow_run_id is None:
+                        ids[i] = await create_one(client, chunk[i])
             except PrefectHTTPStatusError as exc:
                 if exc.response.status_code == 404:  # the deployment was deleted
                     raise ObjectNotFound(http_exc=exc) from exc
                 raise
+        created_ids = [flow_run_id for flow_run_id in ids if flow_run_id is not None]
         created = await client.read_flow_runs(
-            flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=ids)), limit=len(ids)
+            flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=created_ids)),
+            limit=len(created_ids),
         )
         tags = {flow_run.id: (flow_run.name, flow_run.tags) for flow_run in created}
-        for run, flow_run_id in zip(chunk, ids, strict=True):
+        for run, flow_run_id in zip(chunk, created_ids, strict=True):
             name, run_tags_ = tags.get(flow_run_id, ("?", []))
             if run.tag not in run_tags_:
                 raise ForeignFlowRun(
@@ -323,7 +339,7 @@ async def _create_parked_runs(
                     f"{run.history_key} of channel {run.channel_id}, but belongs to another one "
                     f"(tags {sorted(run_tags_)})"
                 )
-        return [str(flow_run_id) for flow_run_id in ids]
+        return [str(flow_run_id) for flow_run_id in created_ids]
 
     chunks = [runs[i : i + BULK_CREATE] for i in range(0, len(runs), BULK_CREATE)]
     async with get_client() as client:
