@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import secrets
 from datetime import UTC, datetime, timedelta
+from uuid import UUID
 
+import httpx
 import pytest
 from prefect import get_client
+from prefect.client.orchestration import PrefectClient
+from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
 
 from flows.onboard import onboard_channel
 from onboarding.orchestration.flow_runs import (
@@ -66,3 +70,41 @@ async def test_a_flow_run_of_another_onboarding_is_never_attached(deployment_id)
         await create_parked_runs([run])
     assert str(stranger.id) in str(raised.value)
     assert run.history_key in str(raised.value)
+
+
+async def test_many_runs_are_created_in_bulk_and_the_ones_a_bulk_request_refused_on_their_own(
+    deployment_id, monkeypatch
+):
+    """250 runs: three bulk requests, in order; runs a bulk request reports as not created (what
+    SQLite's "database is locked" looks like; Prefect cannot be made to do it on cue, hence the
+    stand-in) are asked for again in bulk, then alone. Every run once, each with its own tag."""
+    runs = [_run(f"{secrets.token_hex(4)}-{i}") for i in range(250)]
+    real_request = PrefectClient.request
+    sent: list[tuple[str, int]] = []
+
+    async def refusing(self, method, path, *args, **kwargs):
+        body = kwargs.get("json")
+        sent.append((path, len(body) if isinstance(body, list) else 1))
+        response = await real_request(self, method, path, *args, **kwargs)
+        if path.endswith("/bulk") and len(sent) <= 5:  # the first few refuse their last run
+            results = response.json()["results"]
+            results[-1] = {"status": "FAILED", "error": "database is locked"}
+            return httpx.Response(200, json={"results": results}, request=response.request)
+        return response
+
+    monkeypatch.setattr(PrefectClient, "request", refusing)
+    ids = await create_parked_runs(runs)
+
+    assert [n for path, n in sent if path.endswith("/bulk")][:2] == [100, 1]
+    assert any(not path.endswith("/bulk") for path, _ in sent)  # one created alone
+    assert len(set(ids)) == 250
+    tag_of: dict[str, list[str]] = {}
+    async with get_client() as client:
+        for start in (0, 125):
+            batch = [UUID(i) for i in ids[start : start + 125]]
+            created = await client.read_flow_runs(
+                flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=batch)), limit=125
+            )
+            tag_of |= {str(flow_run.id): flow_run.tags for flow_run in created}
+    assert all(run.tag in tag_of[flow_run_id] for run, flow_run_id in zip(runs, ids, strict=True))
+    assert await create_parked_runs(runs) == ids  # idempotent, in bulk too
