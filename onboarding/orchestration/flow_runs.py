@@ -256,8 +256,9 @@ async def _create_parked_runs(
     transaction (``POST /deployments/{id}/create_flow_run/bulk``); its Python client has no
     method for that yet, so this sends the same body its ``create_flow_run_from_deployment``
     sends, as a list, through the client's public ``request``. Runs a bulk request reports as not
-    created are asked for again in bulk, then created alone. The answer holds only ids, so the
-    runs are read back (one request) to check their tags.
+    created are asked for again in bulk, then created alone; a single run (a webhook's) is created
+    alone from the start. A bulk answer holds only ids, so those runs are read back (one request)
+    to check their tags.
     """
     gate = asyncio.Semaphore(concurrency)
 
@@ -281,14 +282,14 @@ async def _create_parked_runs(
             idempotency_key=f"onboard-{run.history_key}-{run.attempt}",
         ).model_dump(mode="json", exclude_unset=True)
 
-    async def create_one(client: PrefectClient, run: ParkedRun) -> UUID:
+    async def create_one(client: PrefectClient, run: ParkedRun) -> FlowRun:
         response = await client.request(
             "POST",
             "/deployments/{id}/create_flow_run",
             path_params={"id": deployment_id},
             json=body(run),
         )
-        return UUID(response.json()["id"])
+        return FlowRun.model_validate(response.json())
 
     async def create_bulk(client: PrefectClient, chunk: list[ParkedRun]) -> list[UUID | None]:
         response = await client.request(
@@ -305,11 +306,12 @@ async def _create_parked_runs(
 
     async def create(client: PrefectClient, chunk: list[ParkedRun]) -> list[str]:
         ids: list[UUID | None] = [None] * len(chunk)
+        alone: dict[UUID, FlowRun] = {}  # created one by one: the answer is the whole run
         async with gate:
             try:
                 # On SQLite a bulk request fails whole when another writer got in first
                 # ("database is locked"): the runs not created are asked for again, then alone.
-                for attempt in range(BULK_ATTEMPTS):
+                for attempt in range(BULK_ATTEMPTS if len(chunk) > 1 else 0):
                     missing = [i for i, flow_run_id in enumerate(ids) if flow_run_id is None]
                     if not missing:
                         break
@@ -320,16 +322,20 @@ async def _create_parked_runs(
                         ids[i] = flow_run_id
                 for i, flow_run_id in enumerate(ids):
                     if flow_run_id is None:
-                        ids[i] = await create_one(client, chunk[i])
+                        flow_run = await create_one(client, chunk[i])
+                        alone[flow_run.id] = flow_run
+                        ids[i] = flow_run.id
             except PrefectHTTPStatusError as exc:
                 if exc.response.status_code == 404:  # the deployment was deleted
                     raise ObjectNotFound(http_exc=exc) from exc
                 raise
         created_ids = [flow_run_id for flow_run_id in ids if flow_run_id is not None]
-        created = await client.read_flow_runs(
-            flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=created_ids)),
-            limit=len(created_ids),
-        )
+        unread = [flow_run_id for flow_run_id in created_ids if flow_run_id not in alone]
+        created = list(alone.values())
+        if unread:
+            created += await client.read_flow_runs(
+                flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=unread)), limit=len(unread)
+            )
         tags = {flow_run.id: (flow_run.name, flow_run.tags) for flow_run in created}
         for run, flow_run_id in zip(chunk, created_ids, strict=True):
             name, run_tags_ = tags.get(flow_run_id, ("?", []))
