@@ -221,23 +221,21 @@ class ParkedRun:
         return f"history:{self.history_key}"
 
 
-async def create_parked_runs(runs: Iterable[ParkedRun], *, concurrency: int = 1) -> list[str]:
+async def create_parked_runs(runs: Iterable[ParkedRun]) -> list[str]:
     """Create each onboarding's flow run parked (or due now); returns their ids, in order.
 
     Named and tagged once, here. The idempotency key is unique to the history run and attempt,
     so a retried creation returns the same flow run; a flow run that comes back for a key but
     carries another history run's tag is an error naming both, never a silent attach. A
     deployment deleted (and perhaps re-created) since it was looked up is looked up once more.
-    Created 100 per request, one request at a time by default: on SQLite a second one at once
-    only makes both fail and retry.
     """
     runs = list(runs)
     try:
-        return await _create_parked_runs(runs, await onboarding_deployment_id(), concurrency)
+        return await _create_parked_runs(runs, await onboarding_deployment_id())
     except ObjectNotFound:
         forget_deployment()
     try:
-        return await _create_parked_runs(runs, await onboarding_deployment_id(), concurrency)
+        return await _create_parked_runs(runs, await onboarding_deployment_id())
     except ObjectNotFound:
         forget_deployment()
         raise NoDeployment(f"deployment {DEPLOYMENT_NAME!r} was deleted") from None
@@ -247,88 +245,86 @@ BULK_CREATE = 100  # flow runs per creation request: the Prefect API's limit
 BULK_ATTEMPTS = 4  # bulk requests for the runs of a chunk not yet created, before one by one
 
 
-async def _create_parked_runs(
-    runs: list[ParkedRun], deployment_id: UUID, concurrency: int
-) -> list[str]:
-    """Create the runs ``BULK_CREATE`` per request, ``concurrency`` requests at once.
+def _creation(run: ParkedRun) -> dict[str, Any]:
+    """The arguments of ``create_flow_run_from_deployment`` for ``run``."""
+    state = (
+        woken_state()
+        if run.wake_now
+        else awaiting_state(
+            run.until, run.message or f"waiting for channel {run.channel_id} to settle"
+        )
+    )
+    return {
+        "parameters": {
+            "channel_id": run.channel_id,
+            "client_id": run.client_id,
+            "trigger": run.trigger,
+        },
+        "state": state,
+        "tags": [*run_tags(partner_id=run.partner_id, client_id=run.client_id), run.tag],
+        "name": run_name(run.channel_id, run.client_id),
+        "idempotency_key": f"onboard-{run.history_key}-{run.attempt}",
+    }
+
+
+async def _create_parked_runs(runs: list[ParkedRun], deployment_id: UUID) -> list[str]:
+    """Create the runs ``BULK_CREATE`` per request, one request at a time.
 
     Prefect's REST API creates up to 100 runs of a deployment in one request and one
     transaction (``POST /deployments/{id}/create_flow_run/bulk``); its Python client has no
-    method for that yet, so this sends the same body its ``create_flow_run_from_deployment``
-    sends, as a list, through the client's public ``request``. Runs a bulk request reports as not
-    created are asked for again in bulk, then created alone; a single run (a webhook's) is created
+    method for that yet, so this sends what its ``create_flow_run_from_deployment`` sends, as a
+    list, through the client's public ``request``. One request at a time: on SQLite a second one
+    at once only makes both fail. Runs a bulk request reports as not created are asked for again
+    in bulk, then created alone with the client's method; a single run (a webhook's) is created
     alone from the start. A bulk answer holds only ids, so those runs are read back (one request)
     to check their tags.
     """
-    gate = asyncio.Semaphore(concurrency)
-
-    def body(run: ParkedRun) -> dict[str, Any]:
-        state = (
-            woken_state()
-            if run.wake_now
-            else awaiting_state(
-                run.until, run.message or f"waiting for channel {run.channel_id} to settle"
-            )
-        )
-        return DeploymentFlowRunCreate(
-            parameters={
-                "channel_id": run.channel_id,
-                "client_id": run.client_id,
-                "trigger": run.trigger,
-            },
-            state=to_state_create(state),
-            tags=[*run_tags(partner_id=run.partner_id, client_id=run.client_id), run.tag],
-            name=run_name(run.channel_id, run.client_id),
-            idempotency_key=f"onboard-{run.history_key}-{run.attempt}",
-        ).model_dump(mode="json", exclude_unset=True)
-
-    async def create_one(client: PrefectClient, run: ParkedRun) -> FlowRun:
-        response = await client.request(
-            "POST",
-            "/deployments/{id}/create_flow_run",
-            path_params={"id": deployment_id},
-            json=body(run),
-        )
-        return FlowRun.model_validate(response.json())
 
     async def create_bulk(client: PrefectClient, chunk: list[ParkedRun]) -> list[UUID | None]:
+        body = []
+        for run in chunk:
+            fields = _creation(run)
+            fields["state"] = to_state_create(fields["state"])
+            body.append(
+                DeploymentFlowRunCreate(**fields).model_dump(mode="json", exclude_unset=True)
+            )
         response = await client.request(
             "POST",
             "/deployments/{id}/create_flow_run/bulk",  # type: ignore[arg-type]
             path_params={"id": deployment_id},
-            json=[body(run) for run in chunk],
+            json=body,
         )
-        results = response.json()["results"]
         return [
             UUID(result["flow_run_id"]) if result.get("status") == "CREATED" else None
-            for result in results
+            for result in response.json()["results"]
         ]
 
     async def create(client: PrefectClient, chunk: list[ParkedRun]) -> list[str]:
         ids: list[UUID | None] = [None] * len(chunk)
         alone: dict[UUID, FlowRun] = {}  # created one by one: the answer is the whole run
-        async with gate:
-            try:
-                # On SQLite a bulk request fails whole when another writer got in first
-                # ("database is locked"): the runs not created are asked for again, then alone.
-                for attempt in range(BULK_ATTEMPTS if len(chunk) > 1 else 0):
-                    missing = [i for i, flow_run_id in enumerate(ids) if flow_run_id is None]
-                    if not missing:
-                        break
-                    if attempt:
-                        await asyncio.sleep(0.1 * 2**attempt)
-                    again = await create_bulk(client, [chunk[i] for i in missing])
-                    for i, flow_run_id in zip(missing, again, strict=True):
-                        ids[i] = flow_run_id
-                for i, flow_run_id in enumerate(ids):
-                    if flow_run_id is None:
-                        flow_run = await create_one(client, chunk[i])
-                        alone[flow_run.id] = flow_run
-                        ids[i] = flow_run.id
-            except PrefectHTTPStatusError as exc:
-                if exc.response.status_code == 404:  # the deployment was deleted
-                    raise ObjectNotFound(http_exc=exc) from exc
-                raise
+        try:
+            # On SQLite a bulk request fails whole when another writer got in first
+            # ("database is locked"): the runs not created are asked for again, then alone.
+            for attempt in range(BULK_ATTEMPTS if len(chunk) > 1 else 0):
+                missing = [i for i, flow_run_id in enumerate(ids) if flow_run_id is None]
+                if not missing:
+                    break
+                if attempt:
+                    await asyncio.sleep(0.1 * 2**attempt)
+                again = await create_bulk(client, [chunk[i] for i in missing])
+                for i, flow_run_id in zip(missing, again, strict=True):
+                    ids[i] = flow_run_id
+            for i, flow_run_id in enumerate(ids):
+                if flow_run_id is None:
+                    flow_run = await client.create_flow_run_from_deployment(
+                        deployment_id, **_creation(chunk[i])
+                    )
+                    alone[flow_run.id] = flow_run
+                    ids[i] = flow_run.id
+        except PrefectHTTPStatusError as exc:
+            if exc.response.status_code == 404:  # the deployment was deleted
+                raise ObjectNotFound(http_exc=exc) from exc
+            raise
         created_ids = [flow_run_id for flow_run_id in ids if flow_run_id is not None]
         unread = [flow_run_id for flow_run_id in created_ids if flow_run_id not in alone]
         created = list(alone.values())
@@ -347,10 +343,11 @@ async def _create_parked_runs(
                 )
         return [str(flow_run_id) for flow_run_id in created_ids]
 
-    chunks = [runs[i : i + BULK_CREATE] for i in range(0, len(runs), BULK_CREATE)]
+    created: list[str] = []
     async with get_client() as client:
-        created = await asyncio.gather(*(create(client, chunk) for chunk in chunks))
-    return [flow_run_id for chunk_ids in created for flow_run_id in chunk_ids]
+        for start in range(0, len(runs), BULK_CREATE):
+            created += await create(client, runs[start : start + BULK_CREATE])
+    return created
 
 
 async def cancel_flow_runs(flow_run_ids: Iterable[str], *, message: str) -> None:
