@@ -112,6 +112,15 @@ def proc_tree(root: int) -> list[int]:
     return found
 
 
+def rss_by_process(procs: dict[str, subprocess.Popen[bytes]]) -> str:
+    """``name MB`` for each of the product's processes (their children included)."""
+    return ", ".join(
+        f"{name} {rss_mb(proc_tree(proc.pid)):.0f} MB"
+        for name, proc in procs.items()
+        if name != "sandbox"
+    )
+
+
 def rss_mb(pids: list[int]) -> float:
     total = 0
     for pid in pids:
@@ -155,6 +164,9 @@ def main() -> None:
     parser.add_argument("--sweep-every", type=float, default=15.0)
     parser.add_argument("--idle", type=float, default=60.0)
     parser.add_argument("--max-running", type=int, default=8)
+    parser.add_argument(
+        "--executors", type=int, default=1, help="executor processes (deployments.serve) to start"
+    )
     parser.add_argument("--wake-limit", type=int, default=None, help="ONBOARDING_WAKE_LIMIT")
     parser.add_argument("--webhooks", type=int, default=60, help="channels paced 1/s (0: skip)")
     parser.add_argument("--skip-settling", action="store_true")
@@ -262,7 +274,9 @@ def main() -> None:
         wait_http(f"{api}/health")
         wait_http(f"http://127.0.0.1:{sandbox_port}/sandbox/healthz")
         wait_http(f"http://127.0.0.1:{receiver_port}/healthz")
-        serve = start("serve", sys.executable, "-m", "deployments.serve")
+        start("serve", sys.executable, "-m", "deployments.serve")
+        for extra in range(2, args.executors + 1):
+            start(f"serve{extra}", sys.executable, "-m", "deployments.serve")
         from prefect.client.orchestration import get_client
         from prefect.client.schemas.filters import FlowFilter, FlowFilterName
 
@@ -288,7 +302,7 @@ def main() -> None:
                     raise TimeoutError("the executor's start-up sweep did not finish")
                 time.sleep(0.5)
         hook = f"http://127.0.0.1:{receiver_port}/hooks/360dialog/{WEBHOOK_TOKEN}"
-        run_bench(args, env, procs, serve, history, sandbox_port, hook, callbacks)
+        run_bench(args, env, procs, history, sandbox_port, hook, callbacks)
         print(f"\nlogs: {logs}")
     finally:
         for proc in reversed(procs.values()):
@@ -354,7 +368,7 @@ class RssPeak:
         return self.peak
 
 
-def run_bench(args, env, procs, serve, history, sandbox_port, hook, callbacks) -> None:
+def run_bench(args, env, procs, history, sandbox_port, hook, callbacks) -> None:
     import httpx
     from sqlalchemy import func
     from sqlmodel import select
@@ -377,7 +391,7 @@ def run_bench(args, env, procs, serve, history, sandbox_port, hook, callbacks) -
     ids = control.post("/channels/bulk", json={"count": n, "send_webhook": False}).json()["ids"]
     print(
         f"== backend {args.backend}, N = {n:,} setting_up channels, webhooks lost; "
-        "flow runs executed in-process by one executor",
+        f"flow runs executed in-process by {args.executors} executor process(es)",
         flush=True,
     )
 
@@ -410,13 +424,15 @@ def run_bench(args, env, procs, serve, history, sandbox_port, hook, callbacks) -
     cpu0, t_idle = cpu_seconds(server_pids), time.monotonic()
     time.sleep(args.idle)
     server_cpu = (cpu_seconds(server_pids) - cpu0) / (time.monotonic() - t_idle) * 100
-    flow_processes = len(proc_tree(serve.pid)) - 1
+    executors = [proc for name, proc in procs.items() if name.startswith("serve")]
+    flow_processes = sum(len(proc_tree(proc.pid)) - 1 for proc in executors)
     print(
         f"waiting: {flow_processes} flow-run processes, product RSS {rss_mb(product_pids):.0f} MB "
         f"({len(product_pids)} processes), Prefect server CPU {server_cpu:.1f}% of one core "
         f"over {args.idle:.0f} s idle",
         flush=True,
     )
+    print(f"  RSS by process: {rss_by_process(procs)}", flush=True)
     if args.skip_settling:
         return
     if args.webhooks:
@@ -453,7 +469,8 @@ def run_bench(args, env, procs, serve, history, sandbox_port, hook, callbacks) -
 
     # Settling: all the others turn ready at once.
     rest = ids[args.detect_sample :]
-    serve_cpu0, server_cpu0 = cpu_seconds(proc_tree(serve.pid)), cpu_seconds(server_pids)
+    executor_pids = [p for proc in executors for p in proc_tree(proc.pid)]
+    serve_cpu0, server_cpu0 = cpu_seconds(executor_pids), cpu_seconds(server_pids)
     sandbox_cpu0, machine0 = cpu_seconds(proc_tree(procs["sandbox"].pid)), machine_busy()
     sweeper.own_cpu = 0.0
     rss = RssPeak([proc.pid for name, proc in procs.items() if name != "sandbox"])
@@ -472,9 +489,10 @@ def run_bench(args, env, procs, serve, history, sandbox_port, hook, callbacks) -
     report("settling", rest, flipped, engine, args, total_s)
     print(
         f"  product RSS while settling: peak {peak_rss:.0f} MB with up to "
-        f"{args.max_running + 1} flow runs executing in the executor"
+        f"{args.max_running + 1} flow runs executing in each executor; at the end: "
+        f"{rss_by_process(procs)}"
     )
-    serve_cpu = cpu_seconds(proc_tree(serve.pid)) - serve_cpu0
+    serve_cpu = cpu_seconds(executor_pids) - serve_cpu0
     server_cpu_s = cpu_seconds(server_pids) - server_cpu0
     sandbox_cpu = cpu_seconds(proc_tree(procs["sandbox"].pid)) - sandbox_cpu0
     busy, elapsed = (now - then for now, then in zip(machine_busy(), machine0, strict=True))

@@ -13,6 +13,7 @@ import asyncio
 from typing import Any
 
 from prefect import flow, tags
+from prefect.settings import get_current_settings
 from prefect.states import Completed, Failed, State
 
 from onboarding.alerts import AlertKind
@@ -45,6 +46,9 @@ __all__ = ["onboard_channel", "onboard_in_process"]
     on_failure=[alert_on_flow_failure],
     on_crashed=[alert_on_flow_failure],
     persist_result=False,
+    # Nothing is persisted, but Prefect's engine resolves a result store for every run; naming
+    # one spares each run its blocking request for the server's default storage.
+    result_storage=get_current_settings().results.local_storage_path,
 )
 async def onboard_channel(
     channel_id: str, client_id: str | None = None, trigger: str = "manual"

@@ -53,6 +53,7 @@ from prefect.client.schemas.filters import (
 from prefect.client.schemas.objects import FlowRun, State, StateType
 from prefect.client.schemas.responses import SetStateStatus
 from prefect.client.schemas.sorting import FlowRunSort
+from prefect.context import AsyncClientContext, SyncClientContext
 from prefect.flow_engine import run_flow
 from prefect.states import Pending, Scheduled
 
@@ -171,7 +172,11 @@ class Executor:
             self.limit,
         )
         listener = asyncio.create_task(self.listen(self.nudge)) if self.listen else None
-        async with get_client() as client:
+        # One Prefect client for the executor and every run it starts (their tasks inherit this
+        # context): Prefect's engine and the flow code use it instead of building a client, and
+        # its TLS context, for each run.
+        async with AsyncClientContext.get_or_create() as shared:
+            client = shared.client
             while not stop.is_set():
                 # Cleared before the poll: a nudge that arrives during it makes the next one
                 # come at once.
@@ -186,7 +191,7 @@ class Executor:
                     waiter.cancel()
             if listener is not None:
                 listener.cancel()
-        await self._drain(grace)
+            await self._drain(grace)  # runs in flight still use the shared client
 
     def nudge(self) -> None:
         """Poll now rather than at the next ``poll`` tick (a run may have become due)."""
@@ -418,7 +423,10 @@ def serve_until_signalled(executor: Executor, *, grace: float, setup: Any = None
     async def main() -> None:
         if setup is not None:
             await setup(executor)
-        await executor.serve(stop, grace=grace)
+        # Prefect's engine also asks for a synchronous client once per run (to resolve its
+        # result store): lend it one for them all, as for the asynchronous one in serve().
+        with SyncClientContext.get_or_create():
+            await executor.serve(stop, grace=grace)
 
     def run() -> None:
         try:
