@@ -3,7 +3,8 @@
     python bench/bench_waiting.py [--n 1000] [--backend sqlite|postgresql] [--sweep-every 15]
 
 Runs the product as deployed, every part a real process on loopback: a Prefect server
-(`prefect server start`, on SQLite or PostgreSQL), `python -m deployments.serve` (the executor),
+(`prefect server start`, on SQLite or PostgreSQL), prefect.yaml deployed and `onboarding` workers
+(`prefect worker start --type onboarding`),
 the Partner API sandbox, and the history (SQLite file or PostgreSQL database). Then:
 
 1. **backlog**: N channels appear in the sandbox, all ``setting_up``, with their webhooks lost; one
@@ -157,6 +158,18 @@ def pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
+def server_settings(base: dict[str, str], overrides: list[str]) -> dict[str, str]:
+    """``base`` with each ``NAME=VALUE`` of ``overrides`` applied (``NAME=`` drops NAME)."""
+    settings = dict(base)
+    for override in overrides:
+        name, _, value = override.partition("=")
+        if value:
+            settings[name] = value
+        else:
+            settings.pop(name, None)
+    return settings
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--n", type=int, default=1000)
@@ -165,9 +178,12 @@ def main() -> None:
     parser.add_argument("--idle", type=float, default=60.0)
     parser.add_argument("--max-running", type=int, default=8)
     parser.add_argument(
-        "--executors", type=int, default=1, help="executor processes (deployments.serve) to start"
+        "--executors", type=int, default=1, help="`onboarding` worker processes to start"
     )
     parser.add_argument("--wake-limit", type=int, default=None, help="ONBOARDING_WAKE_LIMIT")
+    parser.add_argument(
+        "--poll", type=float, default=0.5, help="ONBOARDING_EXECUTOR_POLL (the worker's query)"
+    )
     parser.add_argument("--webhooks", type=int, default=60, help="channels paced 1/s (0: skip)")
     parser.add_argument("--skip-settling", action="store_true")
     parser.add_argument(
@@ -176,7 +192,41 @@ def main() -> None:
     parser.add_argument(
         "--detect-window", type=float, default=240.0, help="seconds the sample's flips span"
     )
+    parser.add_argument(
+        "--cluster",
+        type=int,
+        default=0,
+        metavar="API_PROCESSES",
+        help="start Prefect as deployments/scale does (PostgreSQL, Redis, this many API "
+        "processes and one services process; workers spread over the API processes)",
+    )
+    parser.add_argument(
+        "--worker-type",
+        choices=["onboarding", "process"],
+        default="onboarding",
+        help="the workers' type: ours (runs in-process) or Prefect's process worker (a process "
+        "per run), on the same pool and flows",
+    )
+    parser.add_argument(
+        "--no-pool-limit",
+        action="store_true",
+        help="leave the work pool without the concurrency limit `onboarding up` sets",
+    )
+    parser.add_argument(
+        "--untuned",
+        action="store_true",
+        help="start Prefect's server without the settings `onboarding up` gives it",
+    )
+    parser.add_argument(
+        "--server-setting",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a Prefect server setting over `up`'s (NAME= drops one of `up`'s): to measure each",
+    )
     args = parser.parse_args()
+    if args.cluster and args.backend != "postgresql":
+        parser.error("--cluster runs Prefect on PostgreSQL: add --backend postgresql")
 
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # clean up on kill too
     work = Path(tempfile.mkdtemp(prefix="bench-waiting-"))
@@ -211,7 +261,8 @@ def main() -> None:
         ONBOARDING_DATABASE_URL=history,
         ONBOARDING_SWEEP_INTERVAL="3600",  # this script sweeps itself, on its own clock
         ONBOARDING_MAX_RUNNING=str(args.max_running),
-        ONBOARDING_EXECUTOR_POLL="1",
+        ONBOARDING_EXECUTOR_POLL=str(args.poll),
+        PREFECT_WORKER_QUERY_SECONDS=str(args.poll),
         ONBOARDING_WEBHOOK_TOKEN=WEBHOOK_TOKEN,
         ONBOARDING_CALLBACK_URL=f"{callbacks.url}/callback",
         ONBOARDING_CALLBACK_SECRET="bench-callback-secret",
@@ -222,12 +273,13 @@ def main() -> None:
     logs = work / "logs"
     logs.mkdir()
     procs: dict[str, subprocess.Popen[bytes]] = {}
+    stack = contextlib.ExitStack()
 
-    def start(name: str, *cmd: str) -> subprocess.Popen[bytes]:
+    def start(name: str, *cmd: str, more: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
         with (logs / f"{name}.log").open("wb") as log:
             procs[name] = subprocess.Popen(
                 cmd,
-                env=env,
+                env={**env, **(more or {})},
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 cwd=ROOT,
@@ -236,21 +288,21 @@ def main() -> None:
         return procs[name]
 
     try:
+        from onboarding.launcher.deploy import apply_deployments, worker_command
+        from onboarding.launcher.prefect_server import SERVER_TUNING
         from onboarding.store import upgrade
 
         upgrade(history)
-        start(
-            "prefect",
-            sys.executable,
-            "-m",
-            "prefect",
-            "server",
-            "start",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(api_port),
-        )
+        if args.cluster:
+            api_urls = start_cluster(args.cluster, env, procs, logs, stack)
+        else:
+            api_urls = [api]
+            start(
+                "prefect",
+                *(sys.executable, "-m", "prefect", "server", "start"),
+                *("--host", "127.0.0.1", "--port", str(api_port)),
+                more=server_settings({} if args.untuned else SERVER_TUNING, args.server_setting),
+            )
         start(
             "sandbox",
             sys.executable,
@@ -271,36 +323,24 @@ def main() -> None:
             "--port",
             str(receiver_port),
         )
-        wait_http(f"{api}/health")
+        wait_http(f"{api_urls[0]}/health")
         wait_http(f"http://127.0.0.1:{sandbox_port}/sandbox/healthz")
         wait_http(f"http://127.0.0.1:{receiver_port}/healthz")
-        start("serve", sys.executable, "-m", "deployments.serve")
-        for extra in range(2, args.executors + 1):
-            start(f"serve{extra}", sys.executable, "-m", "deployments.serve")
-        from prefect.client.orchestration import get_client
-        from prefect.client.schemas.filters import FlowFilter, FlowFilterName
-
-        with get_client(sync_client=True) as client:
-            deadline = time.monotonic() + 120
-            while True:
-                try:
-                    client.read_deployment_by_name("onboard-channel/onboard-channel")
-                    break
-                except Exception:
-                    if time.monotonic() > deadline:
-                        raise
-                    time.sleep(0.5)
-            # The executor sweeps once as it starts; let that one end, so this script's own
-            # sweeps are the ones that find the backlog.
-            while not any(
-                run.state is not None and run.state.is_final()
-                for run in client.read_flow_runs(
-                    flow_filter=FlowFilter(name=FlowFilterName(any_=["watch-channels"]))
-                )
-            ):
-                if time.monotonic() > deadline:
-                    raise TimeoutError("the executor's start-up sweep did not finish")
-                time.sleep(0.5)
+        asyncio.run(
+            apply_deployments(
+                env=env,
+                sweep_interval=3600,
+                log_path=logs / "deploy.log",
+                concurrency_limit=None if args.no_pool_limit else args.max_running + 1,
+            )
+        )
+        for index in range(1, args.executors + 1):
+            start(
+                f"serve{index}",  # the names the figures below look for
+                sys.executable,
+                *worker_command(limit=args.max_running + 1, worker_type=args.worker_type),
+                more={"PREFECT_API_URL": api_urls[(index - 1) % len(api_urls)]},
+            )
         hook = f"http://127.0.0.1:{receiver_port}/hooks/360dialog/{WEBHOOK_TOKEN}"
         run_bench(args, env, procs, history, sandbox_port, hook, callbacks)
         print(f"\nlogs: {logs}")
@@ -313,12 +353,45 @@ def main() -> None:
                 proc.wait(timeout=20)
             except subprocess.TimeoutExpired:
                 os.killpg(proc.pid, signal.SIGKILL)
+        stack.close()
         for name in databases:
             pg_database(name, drop=True)
         callbacks.close()
 
 
 WEBHOOK_TOKEN = "bench-webhook-token-" + secrets.token_hex(8)
+CLUSTER_REDIS_DB = 15  # flushed before and after a --cluster run
+
+
+def start_cluster(
+    api_processes: int,
+    env: dict[str, str],
+    procs: dict[str, subprocess.Popen[bytes]],
+    logs: Path,
+    stack: contextlib.ExitStack,
+) -> list[str]:
+    """Prefect as deployments/scale runs it (PostgreSQL, Redis, ``api_processes`` API processes,
+    one services process); its processes join ``procs`` as ``prefect-*``. Returns the API URLs."""
+    import redis
+
+    from deployments.scale.cluster import Cluster, ClusterSpec
+
+    scratch = redis.Redis(host="127.0.0.1", port=6379, db=CLUSTER_REDIS_DB)
+    scratch.flushdb()
+    stack.callback(scratch.flushdb)
+    spec = ClusterSpec(
+        prefect_db_url=env["PREFECT_SERVER_DATABASE_CONNECTION_URL"],
+        redis_db=CLUSTER_REDIS_DB,
+        api_ports=[free_port() for _ in range(api_processes)],
+        workers=0,
+        register=False,
+        log_dir=logs / "cluster",
+    )
+    cluster = stack.enter_context(Cluster(spec))
+    procs.update({f"prefect-{name}": proc for name, proc in cluster.processes.items()})
+    env.update(PREFECT_API_URL=spec.api_urls[0], PREFECT_API_AUTH_STRING=spec.auth_string)
+    os.environ.update(PREFECT_API_URL=spec.api_urls[0], PREFECT_API_AUTH_STRING=spec.auth_string)
+    return spec.api_urls
 
 
 class CallbackSink:
@@ -368,6 +441,38 @@ class RssPeak:
         return self.peak
 
 
+PREFECT_TABLES = {
+    "flow runs": "flow_run",
+    "flow-run states": "flow_run_state",
+    "task runs": "task_run",
+    "task-run states": "task_run_state",
+    "artifacts": "artifact",
+    "events": "events",
+    "log lines": "log",
+}
+
+
+def prefect_rows(env: dict[str, str], n: int) -> str:
+    """What the onboardings cost Prefect's database: rows per onboarding, from its own tables."""
+    from sqlalchemy import create_engine, text
+
+    url = env.get("PREFECT_SERVER_DATABASE_CONNECTION_URL") or (
+        f"sqlite:///{env['PREFECT_HOME']}/prefect.db"
+    )
+    engine = create_engine(url.replace("postgresql+asyncpg", "postgresql+psycopg"))
+    counts = []
+    with engine.connect() as connection:
+        for label, table in PREFECT_TABLES.items():
+            try:
+                rows = connection.execute(text(f"SELECT count(*) FROM {table}")).scalar_one()  # noqa: S608
+            except Exception:  # a table another Prefect version names differently
+                counts.append(f"{label} n/a")
+                continue
+            counts.append(f"{label} {rows / n:.1f}")
+    engine.dispose()
+    return ", ".join(counts)
+
+
 def run_bench(args, env, procs, history, sandbox_port, hook, callbacks) -> None:
     import httpx
     from sqlalchemy import func
@@ -391,9 +496,11 @@ def run_bench(args, env, procs, history, sandbox_port, hook, callbacks) -> None:
     ids = control.post("/channels/bulk", json={"count": n, "send_webhook": False}).json()["ids"]
     print(
         f"== backend {args.backend}, N = {n:,} setting_up channels, webhooks lost; "
-        f"flow runs executed in-process by {args.executors} executor process(es)",
+        f"flow runs executed by {args.executors} `{args.worker_type}` worker(s)",
         flush=True,
     )
+    if args.untuned or args.server_setting:
+        print(f"  server settings over up's: untuned={args.untuned} {args.server_setting}")
 
     tracked_at = watch_count(lambda: count(OnboardingRun.channel_id.in_(ids)), n)  # type: ignore[attr-defined]
     t0 = time.monotonic()
@@ -413,11 +520,12 @@ def run_bench(args, env, procs, history, sandbox_port, hook, callbacks) -> None:
     backlog_s = time.monotonic() - t0
     print(
         f"all {n:,} onboardings tracked and parked after {backlog_s:.1f} s; "
-        f"Prefect lists {awaiting_runs():,} runs AwaitingChannel",
+        f"Prefect lists {awaiting_runs():,} runs scheduled ahead",
         flush=True,
     )
 
-    server_pids = proc_tree(procs["prefect"].pid)
+    servers = {name: proc for name, proc in procs.items() if name.startswith("prefect")}
+    server_pids = [p for proc in servers.values() for p in proc_tree(proc.pid)]
     product_pids = [  # the sandbox stands in for 360dialog: not part of the product
         p for name, proc in procs.items() if name != "sandbox" for p in proc_tree(proc.pid)
     ]
@@ -471,6 +579,11 @@ def run_bench(args, env, procs, history, sandbox_port, hook, callbacks) -> None:
     rest = ids[args.detect_sample :]
     executor_pids = [p for proc in executors for p in proc_tree(proc.pid)]
     serve_cpu0, server_cpu0 = cpu_seconds(executor_pids), cpu_seconds(server_pids)
+    each0 = {
+        name: cpu_seconds(proc_tree(proc.pid))
+        for name, proc in procs.items()
+        if name.startswith(("prefect", "serve"))
+    }
     sandbox_cpu0, machine0 = cpu_seconds(proc_tree(procs["sandbox"].pid)), machine_busy()
     sweeper.own_cpu = 0.0
     rss = RssPeak([proc.pid for name, proc in procs.items() if name != "sandbox"])
@@ -503,13 +616,28 @@ def run_bench(args, env, procs, history, sandbox_port, hook, callbacks) -> None:
         f"{sweeper.own_cpu / per:.2f}, sandbox {sandbox_cpu / per:.2f}; the machine's CPUs "
         f"were {busy / elapsed:.0%} busy ({os.cpu_count()} CPUs, {total_s:.0f} s)"
     )
+    if len(each0) > 2:  # several server or worker processes: each one's share
+        each = ", ".join(
+            f"{name} {(cpu_seconds(proc_tree(procs[name].pid)) - before) / per:.3f}"
+            for name, before in each0.items()
+        )
+        print(f"  CPU-s per onboarding by process: {each}")
+    onboardings = n + args.webhooks
+    print(
+        f"  Prefect rows per onboarding (all {onboardings:,}, sweeps included): "
+        f"{prefect_rows(env, onboardings)}"
+    )
     with session_scope(engine) as session:
         runs = session.exec(select(OnboardingRun).where(OnboardingRun.channel_id.in_(ids))).all()  # type: ignore[attr-defined]
     starts = process_starts([r.flow_run_id for r in runs if r.flow_run_id])
     print(
         f"executions per onboarding (all {n:,}): max {max(starts)}, "
-        f"mean {statistics.mean(starts):.2f} (one Running state each; no process is started: "
-        f"the executor runs them in-process)"
+        f"mean {statistics.mean(starts):.2f} (one Running state each; "
+        + (
+            "no process is started: the worker runs them in-process)"
+            if args.worker_type == "onboarding"
+            else "a process per execution)"
+        )
     )
     print(f"  at {datetime.now(UTC):%Y-%m-%d %H:%M} UTC")
 
@@ -632,18 +760,25 @@ def watch_count(read, target: int) -> concurrent.futures.Future[float]:
 
 
 def awaiting_runs() -> int:
-    """Flow runs Prefect holds as parked onboardings (what the UI lists as AwaitingChannel)."""
+    """Flow runs Prefect holds as parked onboardings: ``Scheduled`` ahead (the UI's Upcoming)."""
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import (
         FlowRunFilter,
+        FlowRunFilterName,
+        FlowRunFilterNextScheduledStartTime,
         FlowRunFilterState,
-        FlowRunFilterStateName,
+        FlowRunFilterStateType,
     )
+    from prefect.client.schemas.objects import StateType
 
     with get_client(sync_client=True) as client:
         return client.count_flow_runs(
             flow_run_filter=FlowRunFilter(
-                state=FlowRunFilterState(name=FlowRunFilterStateName(any_=["AwaitingChannel"]))
+                name=FlowRunFilterName(like_="onboard-"),  # not the sweeps scheduled ahead
+                state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType.SCHEDULED])),
+                next_scheduled_start_time=FlowRunFilterNextScheduledStartTime(
+                    after_=datetime.now(UTC)
+                ),
             )
         )
 

@@ -6,10 +6,12 @@ retries would add nothing); the lifecycle decides, this module only records.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
 from pydantic import BaseModel
+from sqlmodel import Session
 
 from onboarding.hub import Channel
 from onboarding.lifecycle import (
@@ -20,11 +22,11 @@ from onboarding.lifecycle import (
     History,
     KeyRefused,
     Policy,
+    Requested,
     RunRead,
     Waiting,
     decide,
 )
-from onboarding.orchestration.flow_runs import owner_state
 from onboarding.runtime import history_engine, partner_id, settings
 from onboarding.store import (
     OnboardingRun,
@@ -33,6 +35,7 @@ from onboarding.store import (
     find_runs,
     get_active_run,
     get_installation,
+    latest_finished_states,
     record_observation,
     session_scope,
     settle_run,
@@ -45,7 +48,6 @@ __all__ = [
     "ClaimKind",
     "active_view",
     "claim_channel",
-    "close_run",
     "delivery_step",
     "history_key",
     "load_timeline",
@@ -114,29 +116,38 @@ class Claim(BaseModel):
     attempts: int
 
     @classmethod
-    def of(cls, kind: ClaimKind, run: OnboardingRun, installation_id: str) -> Claim:
+    def of(
+        cls, kind: ClaimKind, run: OnboardingRun, installation_id: str, *, note: str = ""
+    ) -> Claim:
         """A claim describing ``run``."""
         assert run.id is not None
         return cls(
             kind=kind,
+            note=note,
             run_id=run.id,
             history_key=history_key(installation_id, run.id),
             owner_flow_run_id=run.flow_run_id,
             **run.model_dump(include=_COPIED_FROM_RUN),
         )
 
+    note: str = ""
+
     @property
-    def note(self) -> str:
+    def describe(self) -> str:
         """Why this flow run has nothing to do (for its final state)."""
         if self.kind is ClaimKind.ALREADY_DONE:
-            return f"channel {self.channel_id} was already onboarded (run #{self.run_id})"
+            return f"channel {self.channel_id}: {self.note}"
         return (
             f"channel {self.channel_id} is being onboarded by run #{self.run_id} "
             f"(flow run {self.owner_flow_run_id}); nothing to do"
         )
 
 
-async def _owner_alive(run: OnboardingRun) -> bool:
+OwnerState = Callable[[str], Awaitable[str]]
+"""Reads a flow run's state for a claim: ``"gone"``, ``"waiting"`` or ``"running"``."""
+
+
+async def _owner_alive(run: OnboardingRun, owner_state: OwnerState) -> bool:
     """Whether the flow run that owns ``run`` can still finish it.
 
     A parked owner is alive. A running one is alive while it keeps touching the history run: a
@@ -153,20 +164,28 @@ async def _owner_alive(run: OnboardingRun) -> bool:
 
 
 async def claim_channel(
-    *, channel_id: str, client_id: str, trigger: str, flow_run_id: str | None
+    *,
+    channel_id: str,
+    client_id: str,
+    trigger: str,
+    flow_run_id: str | None,
+    owner_state: OwnerState,
 ) -> Claim:
     """Start or resume the channel's onboarding in the history; at most one owner at a time.
 
-    A channel onboarded before needs nothing more. An active run owned by another flow run is
-    left to it while that flow run can still finish; otherwise this flow run takes it over and
-    carries on from the steps already recorded.
+    Whether a channel with no active run may start is the lifecycle's call (``Requested``): a
+    channel onboarded or adopted before needs nothing more. An active run owned by another flow
+    run is left to it while that flow run can still finish; otherwise this flow run takes it
+    over and carries on from the steps already recorded.
     """
     with session_scope(history_engine()) as session:
         installation = get_installation(session).id
         if get_active_run(session, channel_id=channel_id) is None:
-            done = find_runs(session, channel_id=channel_id, state=RunState.COMPLETED, limit=1)
-            if done:
-                return Claim.of(ClaimKind.ALREADY_DONE, done[0], installation)
+            finished = latest_finished_states(session, channel_ids=[channel_id])
+            [decision] = decide(Requested(), History(finished=finished.get(channel_id)))
+            if decision.action is Action.NOTHING:
+                done = _latest_run(session, channel_id)
+                return Claim.of(ClaimKind.ALREADY_DONE, done, installation, note=decision.reason)
         run, created = start_or_get_run(
             session,
             partner_id=partner_id(),
@@ -180,11 +199,17 @@ async def claim_channel(
             # Touching the run (updated_at) tells the watcher this owner is alive.
             run = update_run(session, run_id=run.id, flow_run_id=flow_run_id or run.flow_run_id)
             return Claim.of(ClaimKind.OWN, run, installation)
-    if await _owner_alive(run):
+    if await _owner_alive(run, owner_state):
         return Claim.of(ClaimKind.OWNED_ELSEWHERE, run, installation)
     with session_scope(history_engine()) as session:
         run = update_run(session, run_id=run.id, flow_run_id=flow_run_id, attempts=run.attempts + 1)
         return Claim.of(ClaimKind.OWN, run, installation)
+
+
+def _latest_run(session: Session, channel_id: str) -> OnboardingRun:
+    """The channel's most recent history run."""
+    [run] = find_runs(session, channel_id=channel_id, limit=1)
+    return run
 
 
 def next_step(claim: Claim, channel: Channel) -> Decision:
@@ -279,20 +304,6 @@ def delivery_step(claim: Claim, *, refused: bool) -> Decision:
     observation = KeyRefused() if refused else DeliveryFailed(failing_since or now, now)
     [decision] = decide(observation, history, policy())
     return decision
-
-
-def close_run(claim: Claim, *, state: RunState, reason: str | None = None) -> None:
-    """End the history run as completed, failed, timed out or cancelled (first settle wins)."""
-    with session_scope(history_engine()) as session:
-        run = session.get(OnboardingRun, claim.run_id)
-        settle_run(
-            session,
-            run_id=claim.run_id,
-            state=state,
-            availability_status=run.availability_status if run else None,
-            failure_reason=reason,
-            stage=str(state),
-        )
 
 
 def load_timeline(channel_id: str) -> list[tuple[datetime, str | None, str | None]]:

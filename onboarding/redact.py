@@ -15,6 +15,7 @@ filter ``up`` installs. Two ways to mask:
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 from collections.abc import Iterable
@@ -154,11 +155,23 @@ def _url_secrets(url: str, *, apprise: bool) -> list[str]:
     return found
 
 
+def _json_values(text: str) -> list[str]:
+    """The string values of a secret that is a JSON object (``..._CHANNEL_WEBHOOK_HEADERS``)."""
+    if not text.lstrip().startswith("{"):
+        return []
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return []
+    return [v for v in data.values() if isinstance(v, str)] if isinstance(data, dict) else []
+
+
 def secret_values(*models: Any) -> list[str]:
     """Every secret a settings model holds, as plain strings, longest first (for :func:`scrub`).
 
-    ``SecretStr`` fields whole; from URL-valued fields their password and query values; from
-    ``alert_urls`` every part of each Apprise URL that may be a token.
+    ``SecretStr`` fields whole (and, for a JSON object, each value); from URL-valued fields their
+    password and query values; from ``alert_urls`` every part of each Apprise URL that may be a
+    token.
     """
     found: set[str] = set()
     for model in models:
@@ -166,6 +179,7 @@ def secret_values(*models: Any) -> list[str]:
             value = getattr(model, name, None)
             if isinstance(value, SecretStr):
                 found.add(value.get_secret_value())
+                found.update(_json_values(value.get_secret_value()))
             elif isinstance(value, str) and name.endswith("alert_urls"):
                 for url in value.split(","):
                     found.update(_url_secrets(url, apprise=True))

@@ -1,7 +1,7 @@
 """What every part shares: settings, the history engine, Partner API clients, the alert service.
 
 Settings are parsed again only when what they are read from changed (the ``ONBOARDING_*`` and
-``D360_*`` variables, the ``.env`` file): parsing them on every call was a tenth of the executor's
+``D360_*`` variables, the ``.env`` file): parsing them on every call was a tenth of the worker's
 CPU, and tests change the environment between runs. Engines are cached per database URL because
 each owns a connection pool.
 """

@@ -20,15 +20,18 @@ from pydantic import Field, SecretStr, ValidationError, field_validator, model_v
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 __all__ = [
+    "MIN_WEBHOOK_TOKEN",
     "ConfigError",
     "HubSettings",
     "Settings",
     "explain",
     "load_hub_settings",
     "load_settings",
+    "require_strong_webhook_token",
 ]
 
 DEFAULT_HUB_URL = "https://hub.360dialog.io/api/v2"
+MIN_WEBHOOK_TOKEN = 22  # characters: 128 bits of URL-safe base64 (secrets.token_urlsafe(16))
 
 
 class ConfigError(Exception):
@@ -145,11 +148,32 @@ class Settings(BaseSettings):
         14_400.0, gt=0, description="Seconds between repeats of an alert that still holds."
     )
     webhook_token: SecretStr | None = Field(
-        None, description="Path token of the partner-webhook URL `/hooks/360dialog/{token}`."
+        None,
+        description="Path token of the partner-webhook URL `/hooks/360dialog/{token}`; "
+        f"`receiver` and `up` need at least {MIN_WEBHOOK_TOKEN} characters (`up` makes one "
+        "when unset).",
     )
     webhook_hmac_secret: SecretStr | None = Field(
         None,
         description="Also require `X-Hub-Signature-256` (HMAC-SHA256) from a signing relay.",
+    )
+    public_url: str | None = Field(
+        None,
+        description="This receiver's public base URL (`https://hooks.example.com`); "
+        "`webhook register` points the partner webhook at it plus `/hooks/360dialog/{token}`.",
+    )
+    channel_webhook_url: str | None = Field(
+        None,
+        description="Set each new number's own webhook (Messaging API `/v1/configs/webhook`) to "
+        "this URL before the callback; `{channel_id}` and `{client_id}` are filled in.",
+    )
+    channel_webhook_headers: SecretStr | None = Field(
+        None,
+        description="Headers sent with the number's webhook events, a JSON object "
+        '(`{"Authorization": "Basic ..."}`).',
+    )
+    metrics: bool = Field(
+        False, description="Serve Prometheus metrics at `/metrics` on the receiver."
     )
     webhook_max_bytes: int = Field(
         262_144, ge=1024, description="Largest webhook body accepted (bigger gets 413)."
@@ -166,6 +190,23 @@ class Settings(BaseSettings):
     )
     signup_rate_limit: int = Field(
         30, ge=1, description="Signup redirects accepted per client IP per minute (then: 303 only)."
+    )
+    signup_api_budget: int = Field(
+        60,
+        ge=2,
+        description="Partner API calls all signup redirects together may spend per minute "
+        "(each costs at most 2); beyond it a signup is recorded unverified, the sweep finds it.",
+    )
+    trusted_proxies: str = Field(
+        "",
+        description="Comma-separated proxy addresses or networks (`10.0.0.0/8`) whose "
+        "`X-Forwarded-For` names the signup client; unset: the header is ignored.",
+    )
+    unknown_channel_grace: float = Field(
+        900.0,
+        ge=0,
+        description="Seconds an onboarding looks again for a channel the Partner API does not "
+        "know (a webhook may come first); then it fails `channel not found`.",
     )
     replay_max_attempts: int = Field(
         10,
@@ -187,7 +228,11 @@ class Settings(BaseSettings):
     )
     sweep_interval: float = Field(60.0, gt=0, description="Seconds between watcher sweeps.")
     max_running: int = Field(
-        8, ge=1, description="Onboarding flow runs executing at once (waiting ones hold none)."
+        8,
+        ge=1,
+        description="Onboarding flow runs executing at once (waiting ones hold none): `up` "
+        "sets the `onboarding` pool's concurrency limit and its worker's `--limit` to one more "
+        "(for the sweep).",
     )
     wake_limit: int = Field(
         50,
@@ -196,10 +241,10 @@ class Settings(BaseSettings):
         "watcher wakes the rest as these finish. Raise it with the number of workers.",
     )
     executor_poll: float = Field(
-        1.0,
+        0.5,
         gt=0,
-        description="Seconds between an executor's looks for due flow runs (sooner when Prefect's "
-        "event stream says one became due, or a run it executes finishes).",
+        description="Seconds between the worker's looks for due flow runs: `up` starts its "
+        "worker with `PREFECT_WORKER_QUERY_SECONDS` set to this.",
     )
     prefect_port: int = Field(4200, description="Port of the local Prefect server `up` starts.")
     receiver_host: str = Field("127.0.0.1", description="Address the webhook receiver binds.")
@@ -231,6 +276,37 @@ class Settings(BaseSettings):
             )
         raise ValueError("must be an https:// URL (http:// only on loopback)")
 
+    @field_validator("public_url")
+    @classmethod
+    def _public_url_is_http(cls, value: str | None) -> str | None:
+        if not value or not value.strip():
+            return None
+        parts = urlsplit(value.strip())
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError("must be an http(s) URL (this receiver as the internet reaches it)")
+        if parts.query or parts.fragment:
+            raise ValueError("must be a base URL without a query string or fragment")
+        return value.strip().rstrip("/")
+
+    @field_validator("channel_webhook_url")
+    @classmethod
+    def _channel_webhook_url_is_template(cls, value: str | None) -> str | None:
+        if not value or not value.strip():
+            return None
+        from onboarding.channel_webhook import check_template
+
+        return check_template(value.strip())
+
+    @field_validator("channel_webhook_headers")
+    @classmethod
+    def _channel_webhook_headers_are_json(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value().strip():
+            return None
+        from onboarding.channel_webhook import parse_headers
+
+        parse_headers(value)  # raises ValueError with a message that quotes no value
+        return value
+
     @field_validator("signup_redirect")
     @classmethod
     def _signup_redirect_is_http(cls, value: str | None) -> str | None:
@@ -238,6 +314,19 @@ class Settings(BaseSettings):
             return None
         if not value.strip().startswith(("https://", "http://")):
             raise ValueError("must be an http(s) URL (the page the client's browser is sent to)")
+        return value.strip()
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _trusted_proxies_are_addresses(cls, value: str) -> str:
+        for part in (piece.strip() for piece in value.split(",")):
+            if part:
+                try:
+                    ipaddress.ip_network(part, strict=False)
+                except ValueError:
+                    raise ValueError(
+                        f"{part!r} is not an IP address or network (e.g. 10.0.0.1, 10.0.0.0/8)"
+                    ) from None
         return value.strip()
 
     @model_validator(mode="after")
@@ -249,12 +338,37 @@ class Settings(BaseSettings):
             )
         if self.callback_url and self.callback_secret is None:
             raise ValueError("ONBOARDING_CALLBACK_SECRET is not set (ONBOARDING_CALLBACK_URL is)")
+        if self.channel_webhook_url and not (self.callback_url and self.create_api_key):
+            raise ValueError(
+                "ONBOARDING_CHANNEL_WEBHOOK_URL is set with the key the completion callback "
+                "delivers: it needs ONBOARDING_CALLBACK_URL and ONBOARDING_CREATE_API_KEY=true"
+            )
         return self
 
     @property
     def alert_url_list(self) -> list[str]:
         """The Apprise URLs, split and stripped."""
         return [url.strip() for url in self.alert_urls.split(",") if url.strip()]
+
+    @property
+    def trusted_proxy_networks(self) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+        """``ONBOARDING_TRUSTED_PROXIES`` as networks (a bare address is a /32 or /128)."""
+        parts = (piece.strip() for piece in self.trusted_proxies.split(","))
+        return [ipaddress.ip_network(part, strict=False) for part in parts if part]
+
+
+def require_strong_webhook_token(token: SecretStr | None) -> None:
+    """Raise :class:`ConfigError` when a set webhook token is shorter than 128 bits of text.
+
+    The token is the only thing that authenticates a partner webhook; the message never quotes it.
+    """
+    value = token.get_secret_value() if token is not None else ""
+    if value and len(value) < MIN_WEBHOOK_TOKEN:
+        raise ConfigError(
+            f"ONBOARDING_WEBHOOK_TOKEN is too short ({len(value)} characters): use at least "
+            f"{MIN_WEBHOOK_TOKEN} random URL-safe characters, e.g. "
+            '`python -c "import secrets; print(secrets.token_urlsafe(24))"`'
+        )
 
 
 def _is_loopback(host: str | None) -> bool:

@@ -11,10 +11,11 @@ from prefect.cache_policies import NO_CACHE
 
 from onboarding.alerts import AlertContext, AlertKind, AlertOutcome, kind_info
 from onboarding.history import Claim
-from onboarding.hub import AuthError, Channel, HubUnavailable, RateLimited
+from onboarding.hub import AuthError, Channel, HubUnavailable, NotFound, RateLimited
+from onboarding.orchestration.outcomes import settle_onboarding
 from onboarding.runtime import alert_service, history_engine
 from onboarding.settings import ConfigError, load_hub_settings
-from onboarding.store import RunState, find_runs, session_scope, settle_run
+from onboarding.store import RunState, find_runs, session_scope
 
 __all__ = [
     "alert_kind_for",
@@ -64,9 +65,12 @@ async def resolve_channel_alerts(claim: Claim) -> list[AlertKind]:
 
 
 def alert_kind_for(error: BaseException | None) -> AlertKind:
-    """Which alert an unexpected failure deserves: credentials, an API outage, or a crash."""
+    """Which alert an unexpected failure deserves: credentials, an API outage, a channel the
+    Partner API does not find, or a crash."""
     if isinstance(error, AuthError | ConfigError):
         return AlertKind.AUTH_FAILED
+    if isinstance(error, NotFound):
+        return AlertKind.CHANNEL_NOT_FOUND
     if isinstance(error, HubUnavailable | RateLimited):
         return AlertKind.HUB_UNAVAILABLE
     return AlertKind.FLOW_CRASHED
@@ -87,18 +91,11 @@ def alert_on_flow_failure(flow: Any, flow_run: Any, state: Any) -> None:
             for run in (find_runs(session, channel_id=channel_id, limit=20) if channel_id else [])
             if run.flow_run_id == str(flow_run.id)
         ]
-        if owned and not owned[0].is_active:
-            return  # the flow settled this run and raised its own alert
-        if owned:
-            run_id = owned[0].id
-            settle_run(
-                session,
-                run_id=run_id,
-                state=RunState.FAILED,
-                availability_status=owned[0].availability_status,
-                failure_reason=reason,
-                stage="failed",
-            )
+    if owned and not owned[0].is_active:
+        return  # the flow settled this run and raised its own alert
+    if owned:
+        run_id = owned[0].id
+        settle_onboarding(run_id=run_id, state=RunState.FAILED, reason=reason)
     partner = _partner_or_none()
     if partner is None:
         return  # no partner configured: the CLI already said what is missing

@@ -10,6 +10,11 @@ attempt was interrupted, says so in the log, and delivers a new key with ``attem
 Creating a key revokes the channel's earlier ones (as the 360dialog Hub documents), so the key the
 partner last received is the one that works. For the same reason a delivery that failed is
 retried later with a fresh key, never with the undelivered one.
+
+With ``ONBOARDING_CHANNEL_WEBHOOK_URL`` set, the number's own webhook is set with the new key
+before the callback (:mod:`tasks.channel_webhook`); when the Messaging API does not take it, the
+delivery fails the same way (retried later with a fresh key) and the callback is not sent. The
+callback body's ``channel_webhook`` says ``set`` or ``not_configured``.
 """
 
 from __future__ import annotations
@@ -24,12 +29,14 @@ from prefect.cache_policies import NO_CACHE
 from prefect.logging import get_run_logger
 
 from onboarding.callback import CallbackError, deliver_completion
+from onboarding.channel_webhook import ChannelWebhookError
 from onboarding.history import Claim
 from onboarding.hub import Channel, ChannelApiKey, HubClient
 from onboarding.hub.errors import PermissionPending
 from onboarding.runtime import history_engine, hub_client, settings
 from onboarding.store import get_step, record_step, session_scope, step_done
 from onboarding.tls import tls_context
+from tasks.channel_webhook import ChannelWebhook, set_number_webhook_now
 from tasks.channels import retry_if_transient
 
 __all__ = ["NOTIFY_PARTNER", "Delivery", "notify_partner", "notify_partner_now"]
@@ -134,9 +141,19 @@ async def notify_partner(claim: Claim, channel: Channel) -> Delivery:
             logger.info("The Partner API refused the key: %s", error)
             _record(claim, "refused", {"attempt": _attempts_begun(claim)})
             return Delivery.REFUSED
+        detail.update(api_key_id=key.id, attempt=attempt)
+        try:
+            webhook = await set_number_webhook_now(claim, channel, key, attempt)
+        except ChannelWebhookError as error:
+            _undelivered_keys.pop(claim.run_id, None)
+            _record(claim, "failed", {**detail, "error": f"number's webhook not set: {error}"})
+            logger.warning("Key not delivered: the number's webhook was not set (%s)", error)
+            return Delivery.FAILED
         payload |= {"api_key": key.api_key.get_secret_value(), "api_key_id": key.id}
         payload["attempt"] = attempt
-        detail.update(api_key_id=key.id, attempt=attempt)
+        payload["channel_webhook"] = str(webhook)
+    else:
+        payload["channel_webhook"] = str(ChannelWebhook.NOT_CONFIGURED)
     try:
         async with httpx.AsyncClient(timeout=config.callback_timeout, verify=tls_context()) as http:
             status = await deliver_completion(

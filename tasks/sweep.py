@@ -60,6 +60,7 @@ __all__ = [
 
 READ_RETRY_DELAYS = [5, 15, 30]  # seconds between attempts at reading the partner's channels
 ALERT_RETRY_WINDOW = timedelta(days=1)  # failed alert deliveries older than this are given up
+UNSTARTED_GRACE = timedelta(minutes=5)  # a claim or a wake takes far less, even on a loaded API
 
 
 class SweepSummary(Reconciled):
@@ -158,18 +159,25 @@ def _onboarding_tags() -> list[str]:
 
 @task(name="revive-stalled", cache_policy=NO_CACHE)
 async def revive_stalled() -> list[str]:
-    """Re-drive the onboardings whose flow run died mid-run (no progress for the owner lease)."""
-    stale_before = datetime.now(UTC) - timedelta(seconds=settings().owner_lease)
+    """Re-drive the onboardings whose flow run died mid-run (no progress for the owner lease),
+    or never started (its wake or claim was cut off half-way)."""
+    now = datetime.now(UTC)
+    stale_before = now - timedelta(seconds=settings().owner_lease)
     with session_scope(history_engine()) as session:
-        stale = {
-            run.flow_run_id: run.channel_id
+        channels = {
+            run.flow_run_id: (run.channel_id, _aware(run.updated_at) <= stale_before)
             for run in active_runs(session, partner_id=partner_id())
-            if run.flow_run_id and _aware(run.updated_at) <= stale_before
+            if run.flow_run_id
         }
-    if not stale:
+    if not channels:
         return []
-    revived = await revive_stalled_runs(stale, older_than=stale_before)
-    return [stale[flow_run_id] for flow_run_id in revived]
+    revived = await revive_stalled_runs(
+        channels,
+        older_than=stale_before,
+        stale=[flow_run_id for flow_run_id, (_, stale) in channels.items() if stale],
+        unstarted_before=now - UNSTARTED_GRACE,
+    )
+    return [channels[flow_run_id][0] for flow_run_id in revived]
 
 
 @task(name="close-orphaned-runs", cache_policy=NO_CACHE)

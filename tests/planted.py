@@ -29,7 +29,7 @@ ALERT_PASSWORD = "pl4nted-alert-password"
 ALERT_PATH = "pl4nted-alert-path-token"
 ALERT_QUERY = "pl4nted-alert-query-token"
 FORM_PATH = "pl4nted-form-path-token"
-WEBHOOK_TOKEN = "pl4nted-webhook-token"
+WEBHOOK_TOKEN = "pl4nted-webhook-token-0123"
 HMAC_SECRET = "pl4nted-hmac-secret"
 
 

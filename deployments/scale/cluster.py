@@ -1,5 +1,6 @@
 """Start the scaled-out setup on one machine: Prefect on PostgreSQL + Redis, API and services
-processes apart, and executors (`python -m deployments.serve`), which register the deployments.
+processes apart, prefect.yaml deployed (`prefect deploy --all`) and `onboarding` workers
+(`prefect worker start --pool onboarding --type onboarding`).
 
     python -m deployments.scale.cluster            # reads deployments/scale/env.example's names
 
@@ -16,6 +17,7 @@ CLI, a receiver) gets the matching ``PREFECT_API_AUTH_STRING``.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import secrets
@@ -31,6 +33,8 @@ from typing import BinaryIO
 import httpx
 
 from onboarding.launcher.auth import auth_headers
+from onboarding.launcher.deploy import apply_deployments, worker_command
+from onboarding.launcher.prefect_server import SERVER_TUNING
 
 __all__ = ["Cluster", "ClusterSpec", "main", "server_env"]
 
@@ -46,21 +50,21 @@ DEPLOYMENTS = (
 
 @dataclass
 class ClusterSpec:
-    """What to start: the databases and Redis to use, how many API processes and executors."""
+    """What to start: the databases and Redis to use, how many API processes and workers."""
 
     prefect_db_url: str  # postgresql+asyncpg://... : Prefect's own database
     redis_host: str = "127.0.0.1"
     redis_port: int = 6379
     redis_db: int = 0
     api_ports: list[int] = field(default_factory=lambda: [4200])
-    workers: int = 2  # executors (`python -m deployments.serve`), each on its own API process
+    workers: int = 2  # `onboarding` workers, each on its own API process
     pool: str = "onboarding"
     host: str = "127.0.0.1"  # loopback or a private interface; never 0.0.0.0
     auth_string: str = field(default_factory=lambda: secrets.token_urlsafe(32), repr=False)
     log_dir: Path = REPO / ".onboarding" / "scale"
-    product_env: dict[str, str] = field(default_factory=dict)  # D360_*, ONBOARDING_* for executors
-    cwd: Path = REPO  # executors run the flows from here (a checkout with the package installed)
-    register: bool = True  # wait until the executors have registered the deployments
+    product_env: dict[str, str] = field(default_factory=dict)  # D360_*, ONBOARDING_* for workers
+    cwd: Path = REPO  # where workers start (they import the flows from the installed package)
+    register: bool = True  # deploy prefect.yaml before starting the workers
 
     def __post_init__(self) -> None:
         if self.host in ALL_INTERFACES:
@@ -83,6 +87,7 @@ class ClusterSpec:
 def server_env(spec: ClusterSpec) -> dict[str, str]:
     """Prefect settings shared by every server-side process: PostgreSQL, Redis, credentials."""
     return {
+        **SERVER_TUNING,
         "PREFECT_SERVER_API_AUTH_STRING": spec.auth_string,
         "PREFECT_SERVER_CSRF_PROTECTION_ENABLED": "true",
         "PREFECT_SERVER_CORS_ALLOWED_ORIGINS": spec.ui_origin,
@@ -94,6 +99,9 @@ def server_env(spec: ClusterSpec) -> dict[str, str]:
         "PREFECT_REDIS_MESSAGING_HOST": spec.redis_host,
         "PREFECT_REDIS_MESSAGING_PORT": str(spec.redis_port),
         "PREFECT_REDIS_MESSAGING_DB": str(spec.redis_db),
+        # Background tasks the API queues (marking polled queues and deployments ready, log
+        # clean-up) go through Redis too: with the default memory:// each process keeps its own.
+        "PREFECT_SERVER_DOCKET_URL": f"redis://{spec.redis_host}:{spec.redis_port}/{spec.redis_db}",
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
         "PREFECT_SERVER_UI_ENABLED": "false",
     }
@@ -133,9 +141,12 @@ class Cluster:
         self.stop()
 
     def start(self) -> None:
-        """API processes (the first migrates alone), services, executors (they register)."""
+        """API processes (the first migrates alone), services, prefect.yaml deployed, workers."""
         server = {**self.base_env, **server_env(self.spec)}
         for index, port in enumerate(self.spec.api_ports):
+            # The first process migrates the database; the others (and the services) must not
+            # race it, as every process would with Prefect's default.
+            migrate = "true" if index == 0 else "false"
             self.spawn(
                 f"api-{index}",
                 [
@@ -148,16 +159,42 @@ class Cluster:
                     "--port",
                     str(port),
                 ],
-                server,
+                {**server, "PREFECT_SERVER_DATABASE_MIGRATE_ON_START": migrate},
             )
             self.wait_healthy(self.spec.api_urls[index])
-        self.spawn("services", [*PREFECT, "server", "services", "start"], server)
-        for index in range(self.spec.workers):
-            api = self.spec.api_urls[index % len(self.spec.api_urls)]
-            env = {**self.base_env, **self.spec.product_env, "PREFECT_API_URL": api}
-            self.spawn(f"executor-{index}", [sys.executable, "-m", "deployments.serve"], env)
+        self.spawn(
+            "services",
+            [*PREFECT, "server", "services", "start"],
+            {**server, "PREFECT_SERVER_DATABASE_MIGRATE_ON_START": "false"},
+        )
         if self.spec.register and self.spec.workers:
-            self.wait_registered(DEPLOYMENTS)
+            self.deploy()
+        for index in range(self.spec.workers):
+            self.start_worker(
+                f"worker-{index}", self.spec.api_urls[index % len(self.spec.api_urls)]
+            )
+
+    def deploy(self) -> None:
+        """Apply prefect.yaml as `up` does: the work pool, then `prefect deploy --all`."""
+        env = {**self.base_env, **self.spec.product_env}
+        asyncio.run(
+            apply_deployments(
+                env=env,
+                sweep_interval=float(env.get("ONBOARDING_SWEEP_INTERVAL", "60")),
+                log_path=self.log_path("deploy"),
+            )
+        )
+        self.wait_registered(DEPLOYMENTS)
+
+    def start_worker(self, name: str, api_url: str, *, limit: int = 9) -> subprocess.Popen[bytes]:
+        """One `onboarding` worker on the pool, talking to ``api_url``."""
+        env = {
+            **self.base_env,
+            **self.spec.product_env,
+            "PREFECT_API_URL": api_url,
+            "PREFECT_WORKER_QUERY_SECONDS": "0.5",
+        }
+        return self.spawn(name, [sys.executable, *worker_command(limit=limit)], env)
 
     def wait_registered(self, names: tuple[str, ...], *, timeout: float = 120) -> None:
         """Poll the first API until every deployment in ``names`` exists."""

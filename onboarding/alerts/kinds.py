@@ -12,6 +12,7 @@ class AlertKind(StrEnum):
     """The problems an onboarding can raise an alert for."""
 
     CHANNEL_ERROR = "channel_error"
+    CHANNEL_NOT_FOUND = "channel_not_found"
     SETUP_DEADLINE_EXCEEDED = "setup_deadline_exceeded"
     UNKNOWN_STATUS = "unknown_status"
     AUTH_FAILED = "auth_failed"
@@ -50,6 +51,16 @@ _KINDS: dict[AlertKind, KindInfo] = {
             "Read setup_info.error on the channel in the Partner Hub and the WhatsApp Business "
             "Account's status at Meta (fb_account_status); the client may need to redo the "
             "embedded signup."
+        ),
+    ),
+    AlertKind.CHANNEL_NOT_FOUND: KindInfo(
+        Severity.ERROR,
+        partner_wide=False,
+        title="channel not found at the Partner API",
+        hint=(
+            "The Partner API answered 404 for this channel id (reading it or creating its key). "
+            "Check the id in the Partner Hub: a forged or mistyped webhook, a channel deleted "
+            "or moved to another partner. Start the onboarding again once the channel exists."
         ),
     ),
     AlertKind.SETUP_DEADLINE_EXCEEDED: KindInfo(
@@ -104,7 +115,9 @@ _KINDS: dict[AlertKind, KindInfo] = {
         title="could not deliver the channel's API key to your callback",
         hint=(
             "Your completion callback (ONBOARDING_CALLBACK_URL) refused or did not answer for the "
-            "whole retry window. Fix it, then run `onboarding rekey CHANNEL_ID` to send a new key."
+            "whole retry window (or, with ONBOARDING_CHANNEL_WEBHOOK_URL, the Messaging API did "
+            "not take the number's webhook: the run's log in Prefect says which). Fix "
+            "it, then run `onboarding rekey CHANNEL_ID` to send a new key."
         ),
     ),
     AlertKind.ACCOUNT_PROBLEM: KindInfo(

@@ -44,6 +44,7 @@ COMMAND_MODULES = [
     "doctor",
     "receiver",
     "rekey",
+    "webhook",
 ]
 
 for _name in COMMAND_MODULES:

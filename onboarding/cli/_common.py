@@ -10,7 +10,8 @@ from typing import Any, NoReturn
 
 import typer
 from rich.console import Console
-from rich.markup import escape
+
+from onboarding.escaping import OneLineFilter, markup_text
 
 __all__ = [
     "EXIT_CONFIG",
@@ -36,8 +37,10 @@ err_console = Console(stderr=True)
 def fail(message: str, code: int) -> NoReturn:
     """Print one readable error line per problem to stderr and exit with ``code``."""
     for line in message.splitlines() or [""]:
-        # Messages quote server text: escape it so "[...]" is not read as rich markup.
-        err_console.print(f"[bold red]error:[/] {escape(line)}", highlight=False, soft_wrap=True)
+        # Messages quote server text: shown as text, never read as rich markup.
+        err_console.print(
+            f"[bold red]error:[/] {markup_text(line)}", highlight=False, soft_wrap=True
+        )
     raise typer.Exit(code)
 
 
@@ -48,14 +51,17 @@ def print_json(data: Any) -> None:
 
 @contextlib.contextmanager
 def friendly_errors() -> Iterator[None]:
-    """Map configuration and Partner API errors to one line and the documented exit code."""
+    """Map configuration, history database and Partner API errors to one line and exit code."""
     from onboarding.hub.errors import AuthError, HubError, HubUnavailable, RateLimited
     from onboarding.settings import ConfigError
+    from onboarding.store import StoreError
 
     try:
         yield
     except ConfigError as exc:
         fail("\n".join(f"configuration: {line}" for line in str(exc).splitlines()), EXIT_CONFIG)
+    except StoreError as exc:  # the history database: unreachable, bad URL (names it, masked)
+        fail(str(exc), EXIT_CONFIG)
     except AuthError as exc:
         fail(f"Partner API refused the credentials: {exc}", EXIT_CONFIG)
     except (HubUnavailable, RateLimited) as exc:
@@ -77,6 +83,8 @@ class _NoTracebacks:
 def quiet_prefect_console() -> None:
     """Keep Prefect's console log to one line per event: tracebacks still reach the Prefect API.
 
+    Control characters in a message (outside text quoted in a log line) are shown escaped.
+
     A person at a terminal wants to know what happened; the full story is in the Prefect UI.
     """
     import logging
@@ -89,3 +97,4 @@ def quiet_prefect_console() -> None:
         for handler in getattr(logger, "handlers", []):
             if isinstance(handler, PrefectConsoleHandler):
                 handler.addFilter(_NoTracebacks())
+                handler.addFilter(OneLineFilter())

@@ -56,21 +56,22 @@ def _print_table(found: list[Channel]) -> None:
     from rich.table import Table
 
     from onboarding.cli._common import console
+    from onboarding.escaping import plain
 
     table = Table(title=f"{len(found)} channel(s)")
     for column in ("id", "client", "phone", "status", "availability", "modified"):
         # ids and numbers must stay whole to be copied; the other columns may wrap.
         table.add_column(column, no_wrap=column in ("id", "phone"))
     for channel in found:
-        availability = channel.availability_status
+        availability = plain(channel.availability_status or "")
         if channel.is_unknown_status:
-            availability = f"[yellow]{availability} (unknown)[/]"
+            availability = plain(f"{channel.availability_status} (unknown)", style="yellow")
         table.add_row(
-            channel.id,
-            channel.client_name or channel.client_id or "",
-            channel.masked_phone,
-            channel.status or "",
+            plain(channel.id),
+            plain(channel.client_name or channel.client_id or ""),
+            plain(channel.masked_phone),
+            plain(channel.status or ""),
             availability,
-            channel.modified_at or "",
+            plain(channel.modified_at or ""),
         )
     console.print(table)

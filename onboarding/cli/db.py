@@ -36,6 +36,17 @@ def _url() -> str:
     return load_settings().database_url
 
 
+def _existing(url: str) -> str:
+    """``url``, after making sure a SQLite file it names exists (reading must not create it)."""
+    from onboarding.store import masked_url
+    from onboarding.store.readiness import UPGRADE_HINT, sqlite_path
+
+    path = sqlite_path(url)
+    if path is not None and not path.is_file():
+        fail(f"history database {masked_url(url)} does not exist: {UPGRADE_HINT}", EXIT_CONFIG)
+    return url
+
+
 def _label(revision: str | None) -> str:
     return revision or "<empty>"
 
@@ -76,7 +87,7 @@ def register(app: typer.Typer) -> None:
         from onboarding.store import downgrade as run_downgrade
 
         with _db_errors():
-            url = _url()
+            url = _existing(_url())
             before, after = run_downgrade(url, revision)
         _print_move(url, before, after)
 
@@ -86,7 +97,7 @@ def register(app: typer.Typer) -> None:
         from onboarding.store import current_revision, head_revision, masked_url
 
         with _db_errors():
-            url = _url()
+            url = _existing(_url())
             revision = current_revision(url)
         head = head_revision()
         note = "up to date" if revision == head else f"head is {head}: run `onboarding db upgrade`"

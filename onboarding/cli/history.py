@@ -10,7 +10,17 @@ import typer
 if TYPE_CHECKING:
     from onboarding.store import OnboardingRun
 
-__all__ = ["register", "run_as_json"]
+__all__ = ["DEMO_OPTION", "WIDE_OPTION", "register", "run_as_json"]
+
+DEMO_OPTION = typer.Option(
+    False,
+    "--demo",
+    help="Read the history of `onboarding up --demo` (ONBOARDING_HOME/demo/history.db) instead "
+    "of ONBOARDING_DATABASE_URL.",
+)
+WIDE_OPTION = typer.Option(
+    False, "--wide", help="Show every column, however wide (narrow terminals drop some)."
+)
 
 RUN_FIELDS = (
     "id",
@@ -54,28 +64,32 @@ def register(app: typer.Typer) -> None:
         ),
         limit: int = typer.Option(100, "--limit", help="At most this many runs, newest first."),
         as_json: bool = typer.Option(False, "--json", help="Print a JSON array for scripts."),
+        demo: bool = DEMO_OPTION,
+        wide: bool = WIDE_OPTION,
     ) -> None:
         """Onboarding runs recorded in the history, newest first."""
         from onboarding.cli._common import print_json
         from onboarding.store import find_runs
 
-        with _session() as session:
+        with _session(demo=demo, command="status") as session:
             runs = find_runs(session, state=state, limit=limit)
         if as_json:
             print_json([run_as_json(run) for run in runs])
         else:
-            _runs_table(runs)
+            _runs_table(runs, wide=wide)
 
     @app.command()
     def history(
         channel_id: str = typer.Argument(..., help="The channel whose history to show."),
         as_json: bool = typer.Option(False, "--json", help="Print JSON for scripts."),
+        demo: bool = DEMO_OPTION,
+        wide: bool = WIDE_OPTION,
     ) -> None:
         """One channel's runs and every status transition observed."""
         from onboarding.cli._common import print_json
         from onboarding.store import channel_timeline, find_runs
 
-        with _session() as session:
+        with _session(demo=demo, command="history") as session:
             runs = find_runs(session, channel_id=channel_id)
             timeline = channel_timeline(session, channel_id=channel_id)
         if as_json:
@@ -97,28 +111,19 @@ def register(app: typer.Typer) -> None:
                 }
             )
             return
-        _runs_table(runs, title=f"Runs of channel {channel_id}")
-        _timeline_table(timeline)
+        _runs_table(runs, title=f"Runs of channel {channel_id}", wide=wide)
+        _timeline_table(timeline, wide=wide)
 
 
-def _session() -> Any:
-    """A session on the configured history database, errors turned into one line."""
-    import contextlib
+def _session(*, demo: bool = False, command: str = "status") -> Any:
+    """A session on the history database (the demo's with ``demo``), errors turned into one line.
 
-    from onboarding.cli._common import EXIT_CONFIG, fail
-    from onboarding.settings import ConfigError, load_settings
-    from onboarding.store import StoreError, make_engine, session_scope
+    The database must exist and be migrated: a read never creates one (see
+    :mod:`onboarding.store.readiness`).
+    """
+    from onboarding.cli._history_db import history_session
 
-    @contextlib.contextmanager
-    def scope() -> Any:
-        try:
-            engine = make_engine(load_settings().database_url)
-            with session_scope(engine) as session:
-                yield session
-        except (ConfigError, StoreError) as exc:
-            fail(str(exc), EXIT_CONFIG)
-
-    return scope()
+    return history_session(demo=demo, command=command)
 
 
 def _age(since: datetime | None) -> str:
@@ -127,18 +132,24 @@ def _age(since: datetime | None) -> str:
     return format_duration(datetime.now(UTC) - since) if since else "—"
 
 
-def _runs_table(runs: list[OnboardingRun], *, title: str | None = None) -> None:
-    from rich.table import Table
-
+def _runs_table(runs: list[OnboardingRun], *, title: str | None = None, wide: bool = False) -> None:
     from onboarding.cli._common import console
+    from onboarding.cli._fit import KEEP, Column, print_fitted
     from onboarding.text import mask_phone
 
-    table = Table(title=title or f"{len(runs)} onboarding run(s)")
-    for column in ("run", "channel", "client", "phone", "state", "availability", "in state"):
-        table.add_column(column)
-    table.add_column("reason", overflow="fold")
-    for run in runs:
-        table.add_row(
+    # The state and the channel are never dropped; the rest go, least useful first.
+    columns = [
+        Column("run", 1),
+        Column("channel", KEEP),
+        Column("client", 3, wrap=True),
+        Column("phone", 0),
+        Column("state", KEEP),
+        Column("availability", 4),
+        Column("in state", 2),
+        Column("reason", 5, wrap=True, min_width=16),
+    ]
+    rows = [
+        [
             str(run.id),
             run.channel_id,
             run.client_name or run.client_id,
@@ -147,26 +158,35 @@ def _runs_table(runs: list[OnboardingRun], *, title: str | None = None) -> None:
             run.availability_status or "—",
             _age(run.finished_at or run.settled_at or run.started_at),
             run.failure_reason or "",
-        )
-    console.print(table)
+        ]
+        for run in runs
+    ]
+    title = title or f"{len(runs)} onboarding run(s)"
+    print_fitted(console, columns, rows, title=title, wide=wide)
 
 
-def _timeline_table(timeline: list[Any]) -> None:
-    from rich.table import Table
-
+def _timeline_table(timeline: list[Any], *, wide: bool = False) -> None:
     from onboarding.cli._common import console
+    from onboarding.cli._fit import KEEP, Column, print_fitted
     from onboarding.timeline import format_duration
 
-    table = Table(title="Status transitions")
-    for column in ("observed (UTC)", "availability", "status", "source", "lasted"):
-        table.add_column(column)
+    columns = [
+        Column("observed (UTC)", KEEP),
+        Column("availability", KEEP),
+        Column("status", 2, wrap=True),
+        Column("source", 1),
+        Column("lasted", 3),
+    ]
+    rows = []
     for index, obs in enumerate(timeline):
         until = timeline[index + 1].observed_at if index + 1 < len(timeline) else datetime.now(UTC)
-        table.add_row(
-            f"{obs.observed_at:%Y-%m-%d %H:%M:%S}",
-            obs.availability_status or "—",
-            obs.status or "—",
-            obs.source,
-            format_duration(until - obs.observed_at),
+        rows.append(
+            [
+                f"{obs.observed_at:%Y-%m-%d %H:%M:%S}",
+                obs.availability_status or "—",
+                obs.status or "—",
+                obs.source,
+                format_duration(until - obs.observed_at),
+            ]
         )
-    console.print(table)
+    print_fitted(console, columns, rows, title="Status transitions", wide=wide)

@@ -37,6 +37,7 @@ def _run(channel_id: str, client_id: str | None) -> tuple[int, str]:
 
     from onboarding.launcher.auth import lock_temporary_server
 
+    _require_prefect(os.environ.get("PREFECT_API_URL"))
     lock_temporary_server(os.environ)  # before Prefect is imported (see there)
 
     from flows.onboard import onboard_in_process
@@ -65,14 +66,29 @@ def _run(channel_id: str, client_id: str | None) -> tuple[int, str]:
     return EXIT_FAILED, f"channel {channel_id}: {reason}"
 
 
+def _require_prefect(api: str | None) -> None:
+    """Stop with one line (exit 3) when ``PREFECT_API_URL`` names a server that does not answer."""
+    from onboarding.cli._common import EXIT_CONFIG, fail
+    from onboarding.cli.sweep_once import prefect_reachable
+    from onboarding.redact import mask_url
+
+    if api and not prefect_reachable(api):
+        fail(
+            f"Prefect API {mask_url(api)} does not answer (GET /health): start it "
+            "(`onboarding up`) or unset PREFECT_API_URL to onboard with a temporary local one",
+            EXIT_CONFIG,
+        )
+
+
 class _HandledFailure(Exception):
     """Never raised: stands for failures the flow handled and recorded itself."""
 
 
 def _say(code: int, line: str) -> None:
     from onboarding.cli._common import console, err_console
+    from onboarding.escaping import markup_text
 
     if code == 0:
-        console.print(f"[green]✓[/] {line}", highlight=False)
+        console.print(f"[green]✓[/] {markup_text(line)}", highlight=False)
     else:
-        err_console.print(f"[red]✗[/] {line}", highlight=False)
+        err_console.print(f"[red]✗[/] {markup_text(line)}", highlight=False)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-__all__ = ["register"]
+__all__ = ["log_to_stderr", "register"]
 
 
 def register(app: typer.Typer) -> None:
@@ -31,11 +31,16 @@ def register(app: typer.Typer) -> None:
         from onboarding.launcher.receiver import HOOK_PREFIX
         from onboarding.orchestration.webhooks import reconcile_event
         from onboarding.receiver import create_app_from_settings, serve_config
-        from onboarding.settings import load_hub_settings, load_settings
+        from onboarding.settings import (
+            load_hub_settings,
+            load_settings,
+            require_strong_webhook_token,
+        )
         from onboarding.store import upgrade
 
         with friendly_errors():
             settings = load_settings()
+            require_strong_webhook_token(settings.webhook_token)
             load_hub_settings().require_credentials()
             upgrade(settings.database_url)
             asgi = create_app_from_settings(settings, handoff=reconcile_event)
@@ -46,4 +51,19 @@ def register(app: typer.Typer) -> None:
             "(ONBOARDING_WEBHOOK_TOKEN); health at /healthz",
             highlight=False,
         )
+        log_to_stderr()
         uvicorn.Server(serve_config(asgi, bind_host, bind_port, log_level="warning")).run()
+
+
+def log_to_stderr() -> None:
+    """The receiver's warnings on stderr, one line per record (outside text escaped)."""
+    import logging
+
+    from onboarding.escaping import OneLineFormatter
+
+    handler = logging.StreamHandler()
+    handler.setFormatter(OneLineFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logger = logging.getLogger("onboarding.receiver")
+    logger.setLevel(logging.WARNING)
+    logger.addHandler(handler)
+    logger.propagate = False

@@ -23,11 +23,12 @@ def register(app: typer.Typer) -> None:
         import asyncio
 
         from onboarding.cli._common import EXIT_FAILED, console, fail, friendly_errors
+        from onboarding.escaping import markup_text
         from onboarding.rekey import RekeyFailed, rekey_channel
 
         console.print(
-            f"Rotating the key of channel {channel_id}: its current Messaging API key stops "
-            "working at once, and the new one goes to ONBOARDING_CALLBACK_URL.",
+            f"Rotating the key of channel {markup_text(channel_id)}: its current Messaging API "
+            "key stops working at once, and the new one goes to ONBOARDING_CALLBACK_URL.",
             highlight=False,
         )
         if not yes and not typer.confirm("Rotate the key?", default=False):
@@ -37,4 +38,4 @@ def register(app: typer.Typer) -> None:
                 result = asyncio.run(rekey_channel(channel_id))
             except RekeyFailed as exc:
                 fail(str(exc), EXIT_FAILED)
-        console.print(f"[green]✓[/] {result}", highlight=False)
+        console.print(f"[green]✓[/] {markup_text(result)}", highlight=False)

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import typer
 
+from onboarding.cli.history import DEMO_OPTION
+
 __all__ = ["register"]
 
 JSON_HELP = (
@@ -29,6 +31,7 @@ def register(app: typer.Typer) -> None:
             None, "--html", help="Also write a self-contained HTML page with charts to FILE."
         ),
         top: int = typer.Option(10, "--top", min=1, help="How many slowest waiting channels."),
+        demo: bool = DEMO_OPTION,
     ) -> None:
         """Onboarding funnel, time to ready (p50/p90/p99 per day), slowest waiting, alerts."""
         import sys
@@ -41,7 +44,7 @@ def register(app: typer.Typer) -> None:
             window = parse_since(since)
         except ValueError as exc:
             fail(f"--since: {exc}", EXIT_CONFIG)
-        with _session() as session:
+        with _session(demo=demo, command="report") as session:
             summary = build_report(session, window=window, top=top)
         if html is not None:
             from onboarding.report import render_html

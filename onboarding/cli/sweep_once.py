@@ -73,13 +73,14 @@ def _print_summary(summary: Any) -> None:
     from rich.table import Table
 
     from onboarding.cli._common import console
+    from onboarding.escaping import markup_text, plain
 
     table = Table(title="Sweep")
     table.add_column("what")
     table.add_column("count", justify="right")
     table.add_column("channels", overflow="fold")
     for status, count in sorted(summary.seen.items()):
-        table.add_row(f"seen {status}", str(count), "")
+        table.add_row(plain(f"seen {status}"), str(count), "")
     table.add_row("transitions recorded", str(summary.transitions), "")
     for label, ids in (
         ("onboardings started", summary.started),
@@ -93,13 +94,12 @@ def _print_summary(summary: Any) -> None:
         ("not found", summary.missing),
     ):
         if ids:
-            table.add_row(
-                label, str(len(ids)), ", ".join(ids[:20]) + (" …" if len(ids) > 20 else "")
-            )
+            shown = ", ".join(ids[:20]) + (" …" if len(ids) > 20 else "")
+            table.add_row(label, str(len(ids)), plain(shown))
     table.add_row("inbox events replayed", str(summary.replayed), "")
     console.print(table)
     if summary.prefect_note:
         console.print(
-            f"[yellow]No onboarding was started or woken:[/] {summary.prefect_note}",
+            f"[yellow]No onboarding was started or woken:[/] {markup_text(summary.prefect_note)}",
             highlight=False,
         )

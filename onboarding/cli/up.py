@@ -42,10 +42,15 @@ def register(app: typer.Typer) -> None:
         """
         from onboarding.launcher import ChildExited, LaunchError
         from onboarding.launcher import up as run_up
-        from onboarding.settings import load_hub_settings, load_settings
+        from onboarding.settings import (
+            load_hub_settings,
+            load_settings,
+            require_strong_webhook_token,
+        )
 
         with friendly_errors():
             settings = load_settings()
+            require_strong_webhook_token(settings.webhook_token)  # none set: `up` makes one
             hub = load_hub_settings()
             if not demo:
                 if not hub.has_credentials or not hub.partner_id:

@@ -47,9 +47,15 @@ def check_database(settings: Settings) -> Check:
         make_engine,
         masked_url,
     )
+    from onboarding.store.readiness import sqlite_path
 
     url = settings.database_url
     label = masked_url(url)
+    path = sqlite_path(url)
+    if path is not None and not path.is_file():  # checking must not create it
+        return Check.fail(
+            "history database", f"{label}: does not exist", "run `onboarding db upgrade`"
+        )
     try:
         engine = make_engine(url)
         try:

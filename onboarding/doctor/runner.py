@@ -6,7 +6,6 @@ import asyncio
 from pathlib import Path
 
 from rich.console import Console
-from rich.markup import escape
 
 from onboarding.doctor.checks import (
     check_alert_sinks,
@@ -18,6 +17,8 @@ from onboarding.doctor.checks import (
 )
 from onboarding.doctor.partner import check_partner_api
 from onboarding.doctor.result import Check, Status
+from onboarding.doctor.webhook import check_partner_webhook
+from onboarding.escaping import markup_text as escape
 
 __all__ = ["healthy", "print_checks", "run_doctor"]
 
@@ -39,7 +40,10 @@ def run_doctor(
     checks.append(database)
     if database.status is Status.OK:
         checks.append(check_event_names(settings))
-    checks.extend(asyncio.run(check_partner_api(hub, limit=page_size, record_dir=record_dir)))
+    partner = asyncio.run(check_partner_api(hub, limit=page_size, record_dir=record_dir))
+    checks.extend(partner)
+    if partner[0].status is Status.OK:
+        checks.append(asyncio.run(check_partner_webhook(hub, settings)))
     checks.append(check_prefect(prefect_api_url()))
     checks.extend(check_alert_sinks(settings, send=send))
     return checks

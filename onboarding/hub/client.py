@@ -81,9 +81,16 @@ class HubClient:
 
     @classmethod
     def from_settings(
-        cls, settings: HubSettings, *, transport: httpx.AsyncBaseTransport | None = None
+        cls,
+        settings: HubSettings,
+        *,
+        transport: httpx.AsyncBaseTransport | None = None,
+        max_rate_limit_waits: int = 3,
     ) -> HubClient:
-        """A client (owning its own ``httpx.AsyncClient``) configured from ``settings``."""
+        """A client (owning its own ``httpx.AsyncClient``) configured from ``settings``.
+
+        ``max_rate_limit_waits`` is how many 429 answers a call waits out (each a new request).
+        """
         settings.require_credentials()
         assert settings.partner_id is not None  # guaranteed by require_credentials
         auth: ApiKeyAuth | BearerAuth
@@ -105,6 +112,7 @@ class HubClient:
             auth=auth,
             page_size=settings.page_size,
             max_concurrency=settings.max_concurrency,
+            max_rate_limit_waits=max_rate_limit_waits,
         )
         client._owns_http = True
         return client

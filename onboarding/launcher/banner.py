@@ -6,13 +6,16 @@ from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
-from rich.console import Group
-from rich.markup import escape
+from rich.console import Group, RenderableType
 from rich.panel import Panel
 from rich.table import Table
 from sqlalchemy import Engine
 
+from onboarding.demo import READ_BACK
+from onboarding.escaping import markup_text as escape
+from onboarding.escaping import plain
 from onboarding.launcher.eventlog import NameFor
+from onboarding.launcher.story import delivery_step, outcome
 from onboarding.redact import mask_url
 from onboarding.store import RunState, count_runs_by_state, find_runs, session_scope
 
@@ -52,10 +55,10 @@ def start_panel(info: StartInfo) -> Panel:
     ]
     if info.sandbox_url:
         rows.append(("Sandbox", f"{info.sandbox_url}/api/v2  [dim](demo scenario)[/]"))
-    rows += [
-        ("History", escape(mask_url(info.database_url))),
-        ("Logs", escape(str(info.log_dir))),
-    ]
+    rows.append(("History", escape(mask_url(info.database_url))))
+    if info.sandbox_url:  # the demo: its history is not ONBOARDING_DATABASE_URL's
+        rows.append(("", f"[dim]read it back, now or later: {escape(READ_BACK)}[/]"))
+    rows.append(("Logs", escape(str(info.log_dir))))
     grid = Table.grid(padding=(0, 2))
     grid.add_column(style="bold")
     grid.add_column()
@@ -80,11 +83,16 @@ def duration(delta: timedelta | None) -> str:
     return f"{minutes} m {seconds:02d} s" if minutes else f"{seconds} s"
 
 
-def summary(engine: Engine, name_for: NameFor) -> Group:
-    """Runs by state, then each run (oldest first): name, state, time to ready."""
+def summary(engine: Engine, name_for: NameFor, *, demo: bool = False) -> Group:
+    """Runs by state, then each run (oldest first): name, state, time to ready, outcome.
+
+    The outcome of a finished onboarding is how it ended (never the last thing it waited for);
+    of an active one, what it waits for now. ``demo`` adds how to read the demo's history back.
+    """
     with session_scope(engine) as session:
         counts = count_runs_by_state(session)
         runs = list(reversed(find_runs(session, limit=SUMMARY_ROWS)))
+        outcomes = [outcome(run, delivery_step(session, run)) for run in runs]
     by_state = Table()
     by_state.add_column("state")
     by_state.add_column("runs", justify="right")
@@ -97,19 +105,22 @@ def summary(engine: Engine, name_for: NameFor) -> Group:
     per_run.add_column("run", no_wrap=True)
     per_run.add_column("state")
     per_run.add_column("time to ready", justify="right")
-    per_run.add_column("note", overflow="fold")
-    for run in runs:
+    per_run.add_column("outcome", overflow="fold")
+    for run, ended in zip(runs, outcomes, strict=True):
         reached_ready = run.state in (RunState.READY, RunState.COMPLETED) and run.settled_at
         ready_in = run.settled_at - run.started_at if reached_ready and run.settled_at else None
         per_run.add_row(
-            escape(name_for(run.channel_id, run.client_id)),
-            str(run.state),
+            plain(name_for(run.channel_id, run.client_id)),
+            plain(run.state),
             duration(ready_in),
-            escape(run.failure_reason or run.stage or ""),
+            plain(ended),
         )
-    return Group(
+    parts: list[RenderableType] = [
         "[bold]Onboarding runs by state[/]",
         by_state,
         f"[bold]Onboarding runs[/] [dim](the {SUMMARY_ROWS} newest)[/]",
         per_run,
-    )
+    ]
+    if demo:
+        parts.append(f"The demo's history stays; read it back with: {escape(READ_BACK)}")
+    return Group(*parts)

@@ -2,7 +2,10 @@
 
 Every second it reads only what is new: status observations with an id above the last one seen,
 and runs updated in the last few seconds (a short look-back, because a row's ``updated_at`` is
-stamped before its transaction commits); a run's line is printed once per state it reaches.
+stamped before its transaction commits); a run's line is printed once per state it reaches, and
+once per retry while it waits for the client's permission or a delivery (each has its own
+``retry_at``). The words come from :mod:`onboarding.launcher.story`: "completed" only once the
+history run is completed, never for a flow run that handed its wait over to another.
 """
 
 from __future__ import annotations
@@ -13,10 +16,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from rich.console import Console
-from rich.markup import escape
+from rich.text import Text
 from sqlalchemy import Engine, func
 from sqlmodel import Session, col, select
 
+from onboarding.escaping import plain
+from onboarding.launcher.story import delivery_step, event_text
 from onboarding.store import OnboardingRun, RunState, StatusObservation, session_scope, utcnow
 
 __all__ = ["EventLine", "EventLog", "NameFor"]
@@ -27,10 +32,12 @@ LOOK_BACK = timedelta(seconds=5)
 _NOT_YET = frozenset({RunState.PENDING, RunState.WAITING})
 _STYLES: dict[str, str] = {
     RunState.COMPLETED: "green",
-    RunState.READY: "green",
+    RunState.READY: "cyan",  # good news, but the onboarding is not done yet
     RunState.FAILED: "red",
     RunState.TIMED_OUT: "red",
     RunState.CANCELLED: "yellow",
+    RunState.PERMISSION: "yellow",
+    RunState.UNDELIVERED: "yellow",
 }
 
 
@@ -43,24 +50,29 @@ class EventLine:
     text: str
     style: str = ""
 
-    def render(self) -> str:
-        """The line as rich markup: local time, run name, what happened."""
+    def render(self) -> Text:
+        """The line as rich text: local time, run name, what happened, one line.
+
+        Names, statuses and reasons are shown literally: no markup, control characters escaped.
+        """
         when = self.at.astimezone().strftime("%H:%M:%S")
-        text = escape(self.text)
-        body = f"[{self.style}]{text}[/]" if self.style else text
-        return f"[dim]{when}[/]  [bold]{escape(self.name)}[/]  {body}"
+        return Text.assemble(
+            (when, "dim"), "  ", plain(self.name, "bold"), "  ", plain(self.text, self.style)
+        )
+
+
+_RETRYING = frozenset({RunState.PERMISSION, RunState.UNDELIVERED})
+_NEEDS_STEP = frozenset({RunState.UNDELIVERED, RunState.COMPLETED})
 
 
 def _status_label(observation: StatusObservation) -> str:
     return observation.availability_status or observation.status or "unknown"
 
 
-def _run_text(run: OnboardingRun, first_sight: bool) -> str:
-    if run.state in (RunState.FAILED, RunState.TIMED_OUT):
-        label = "failed" if run.state == RunState.FAILED else "timed out"
-        return f"{label}: {run.failure_reason or 'no reason recorded'}"
-    if first_sight and run.state in (RunState.PENDING, RunState.WAITING):
-        return f"started ({run.trigger})"
+def _mark(run: OnboardingRun) -> str:
+    """What makes a run's moment news: its state, and each new retry time while it retries."""
+    if run.state in _RETRYING and run.retry_at is not None:
+        return f"{run.state}@{run.retry_at.isoformat()}"
     return str(run.state)
 
 
@@ -70,15 +82,15 @@ class EventLog:
     def __init__(self, engine: Engine, name_for: NameFor) -> None:
         self._engine = engine
         self._name_for = name_for
-        self._run_states: dict[int, str] = {}
+        self._run_states: dict[int, str] = {}  # run id -> its last mark (see _mark)
         self._clients: dict[str, str] = {}  # channel id -> client id, from the runs seen
         self._statuses: dict[str, str] = {}  # channel id -> last status printed
         with session_scope(engine) as session:
             last = session.exec(select(func.max(StatusObservation.id))).one()
             # Runs already settled before `up` started are history, not news.
-            for run_id, state in session.exec(select(OnboardingRun.id, OnboardingRun.state)):
-                if run_id is not None:
-                    self._run_states[run_id] = state
+            for run in session.exec(select(OnboardingRun)):
+                if run.id is not None:
+                    self._run_states[run.id] = _mark(run)
         self._last_observation = last or 0
         self._since = utcnow() - LOOK_BACK
 
@@ -100,7 +112,7 @@ class EventLog:
                 for obs in observations
                 if obs.channel_id not in self._statuses
             }
-        lines = [line for run in runs if (line := self._run_line(run)) is not None]
+            lines = [line for run in runs if (line := self._run_line(session, run)) is not None]
         for obs in observations:
             self._last_observation = max(self._last_observation, obs.id or 0)
             line = self._observation_line(obs, previous.get(obs.channel_id))
@@ -118,18 +130,20 @@ class EventLog:
         ).first()
         return _status_label(row) if row is not None else None
 
-    def _run_line(self, run: OnboardingRun) -> EventLine | None:
+    def _run_line(self, session: Session, run: OnboardingRun) -> EventLine | None:
         assert run.id is not None
         self._clients[run.channel_id] = run.client_id
         self._since = max(self._since, run.updated_at)
         before = self._run_states.get(run.id)
-        self._run_states[run.id] = run.state
-        if before == run.state or (before in _NOT_YET and run.state in _NOT_YET):
+        mark = self._run_states[run.id] = _mark(run)
+        before_state = before.split("@", 1)[0] if before else None
+        if before == mark or (before_state in _NOT_YET and run.state in _NOT_YET):
             return None
+        step = delivery_step(session, run) if run.state in _NEEDS_STEP else None
         return EventLine(
             at=run.updated_at,
             name=self._name_for(run.channel_id, run.client_id),
-            text=_run_text(run, first_sight=before is None),
+            text=event_text(run, step, first_sight=before is None),
             style=_STYLES.get(run.state, ""),
         )
 

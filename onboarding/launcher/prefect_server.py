@@ -25,12 +25,38 @@ from onboarding.launcher.probe import (
     wait_until,
 )
 
-__all__ = ["DEPLOYMENTS", "PrefectEndpoint", "ensure_prefect", "wait_for_deployments"]
+__all__ = [
+    "DEPLOYMENTS",
+    "SERVER_TUNING",
+    "PrefectEndpoint",
+    "ensure_prefect",
+    "wait_for_deployments",
+]
 
 LOCAL_HOST = "127.0.0.1"
 STARTUP_TIMEOUT = (
     120.0  # a fresh machine's first start migrates Prefect's database (slow under load)
 )
+SERVER_TUNING = {
+    # Task-run states and events reach the database through Prefect's recorder services, one row
+    # per transaction by default: on SQLite every onboarding's task runs then compete for the
+    # write lock with the workers' claims ("database is locked", 503s). Batched, each service
+    # writes what arrived in one transaction (BENCHMARKS.md, "Each server setting, measured").
+    "PREFECT_SERVER_SERVICES_TASK_RUN_RECORDER_BATCH_SIZE": "100",
+    "PREFECT_SERVER_SERVICES_TASK_RUN_RECORDER_READ_BATCH_SIZE": "100",
+    "PREFECT_SERVER_SERVICES_TASK_RUN_RECORDER_FLUSH_INTERVAL": "1",
+    "PREFECT_SERVER_SERVICES_EVENT_PERSISTER_BATCH_SIZE": "200",
+    "PREFECT_SERVER_SERVICES_EVENT_PERSISTER_READ_BATCH_SIZE": "200",
+    # Prefect's default interval: flushing events every second slowed parking a backlog by a
+    # sixth on SQLite (BENCHMARKS.md, "Each server setting, measured").
+    "PREFECT_SERVER_SERVICES_EVENT_PERSISTER_FLUSH_INTERVAL": "5",
+    # The late-runs service renames due runs not yet claimed "Late", one write each: woken
+    # onboardings wait their turn for a worker slot, so a burst of settled channels became a
+    # burst of writes that only change a name (BENCHMARKS.md, the worker type's first pass).
+    "PREFECT_SERVER_SERVICES_LATE_RUNS_ENABLED": "false",
+}
+"""Prefect server settings `up` starts its server with (and deployments/scale/env.example sets)."""
+
 DEPLOYMENTS = ("onboard-channel/onboard-channel", "watch-channels/watch-channels")
 EXIT_CONFIG = 3
 
@@ -136,6 +162,7 @@ async def ensure_prefect(
     server_env = {
         **env,
         **server_security_env(auth_string=auth_string, ui_origin=ui_url),
+        **SERVER_TUNING,
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
         "PREFECT_UI_ENABLED": "true",
         "PREFECT_SERVER_UI_ENABLED": "true",

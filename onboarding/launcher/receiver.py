@@ -19,6 +19,7 @@ import uvicorn
 from pydantic import SecretStr
 from sqlalchemy import Engine
 
+from onboarding.escaping import OneLineFormatter
 from onboarding.launcher.auth import private_file
 from onboarding.launcher.probe import LaunchError, port_is_free
 from onboarding.receiver import Handoff, HandoffEvent, create_app_from_settings, serve_config
@@ -108,12 +109,15 @@ class RunningReceiver:
 
 
 def _log_to_file(log_dir: Path, secrets: list[str]) -> None:
-    """The receiver's one-line log records go to ``log_dir/receiver.log`` (0600), secrets masked."""
+    """The receiver's log records go to ``log_dir/receiver.log`` (0600), secrets masked.
+
+    Each record is one line whatever the outside text it quotes (:class:`OneLineFormatter`).
+    """
     log_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     path = log_dir / "receiver.log"
     os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600))
     handler = logging.FileHandler(path, encoding="utf-8")
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.setFormatter(OneLineFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     handler.addFilter(ScrubFilter(secrets))
     logger = logging.getLogger("onboarding.receiver")
     logger.setLevel(logging.INFO)

@@ -2,8 +2,9 @@
 
 Start order: the Prefect API (found or started, always behind an auth string) -> the receiver (in
 this process; handoffs held until the deployments exist) -> the sandbox with ``--demo`` (its
-first signups reach the receiver at once) -> the executor (the watcher's first sweep finds the
-sandbox up).
+first signups reach the receiver at once) -> the deployments (prefect.yaml, applied with
+``prefect deploy``) and an ``onboarding`` worker on their pool -> a first sweep at once (it finds
+the sandbox up).
 Stop order: the receiver, then each child process group, newest first.
 
 A first Ctrl-C or SIGTERM stops everything gracefully and the command exits 0 (stopping is how a
@@ -23,12 +24,14 @@ from typing import Any
 
 from pydantic import SecretStr
 from rich.console import Console
-from rich.markup import escape
 from sqlalchemy import Engine
 
+from onboarding.demo import demo_database_path, demo_database_url
+from onboarding.escaping import markup_text as escape
 from onboarding.launcher.auth import auth_string_path
 from onboarding.launcher.banner import StartInfo, start_panel, summary
 from onboarding.launcher.children import ChildExited, Children
+from onboarding.launcher.deploy import apply_deployments, worker_command
 from onboarding.launcher.eventlog import EventLog, NameFor
 from onboarding.launcher.prefect_server import ensure_prefect, wait_for_deployments
 from onboarding.launcher.probe import LaunchError
@@ -41,13 +44,28 @@ from onboarding.launcher.receiver import (
     write_hook_url,
 )
 from onboarding.launcher.sandbox import start_sandbox, use_sandbox_credentials
+from onboarding.launcher.webhook_warning import webhook_warning
 from onboarding.settings import HubSettings, Settings
 from onboarding.store import StoreError, make_engine, masked_url, upgrade
 
 __all__ = ["up"]
 
 DEPLOYMENT_TIMEOUT = 120.0
-DEMO_IGNORED = ("ONBOARDING_CALLBACK_URL", "ONBOARDING_CALLBACK_SECRET", "ONBOARDING_ALERT_URLS")
+CHILD_TUNING = {
+    # glibc's allocator keeps up to 8 arenas per core for a threaded process; two keep the
+    # Prefect server's and the worker's peak RSS 35 to 95 MB lower at the same CPU
+    # (BENCHMARKS.md, "Each server setting, measured"). Set in the environment, it wins.
+    "MALLOC_ARENA_MAX": "2",
+}
+DEMO_IGNORED = (
+    "ONBOARDING_CALLBACK_URL",
+    "ONBOARDING_CALLBACK_SECRET",
+    "ONBOARDING_ALERT_URLS",
+    "ONBOARDING_CHANNEL_WEBHOOK_URL",
+    "ONBOARDING_CHANNEL_WEBHOOK_HEADERS",
+)
+DEMO_CHANNEL_WEBHOOK = "/sandbox/demo/numbers/{client_id}/{channel_id}"
+DEMO_CHANNEL_WEBHOOK_HEADERS = '{"X-Demo-Partner": "demo"}'
 DEMO_IGNORES = "ONBOARDING_CALLBACK_URL/_SECRET and ONBOARDING_ALERT_URLS are ignored"
 
 
@@ -109,7 +127,7 @@ class _Up:
         """Start everything; print the panel once it all answers."""
         # The receiver's handoff in this process reads its settings from the environment too.
         os.environ["ONBOARDING_DATABASE_URL"] = self.settings.database_url
-        env = dict(os.environ)
+        env = {**CHILD_TUNING, **os.environ}
         env["PYTHONUNBUFFERED"] = "1"
         if self.demo:
             ignore_partner_settings(env, self.settings)
@@ -128,7 +146,7 @@ class _Up:
         if use_sandbox:
             use_sandbox_credentials(self.settings.sandbox_port, env)
 
-        from onboarding.orchestration.flow_runs import run_name
+        from onboarding.orchestration.flow_runs import run_name, sweep_now
         from onboarding.orchestration.webhooks import reconcile_event
 
         self.name_for = run_name
@@ -156,17 +174,27 @@ class _Up:
                 f"scenario at {sandbox_url}/api/v2 (its partner webhook URL is this receiver), "
                 f"history in {escape(masked_url(self.settings.database_url))}. "
                 f"{DEMO_IGNORES}: nothing is sent to your callback or alert sinks (keys go to "
-                "the sandbox's demo partner, whose callback is down for three minutes).",
+                "the sandbox's demo partner, whose callback is down for three minutes; each new "
+                "number's own webhook is set on the sandbox's Messaging API first, see "
+                f"{sandbox_url}/sandbox/channel_webhooks with the sandbox admin key).",
                 highlight=False,
             )
-        serve = self.children.start(
-            "the executor",
-            ["-m", "deployments.serve"],
+        slots = self.settings.max_running + 1  # the onboardings, and one for the sweep
+        await apply_deployments(
             env=env,
-            log_name="serve.log",
+            sweep_interval=self.settings.sweep_interval,
+            log_path=self.log_dir / "deploy.log",
+            concurrency_limit=slots,
         )
-        await wait_for_deployments(prefect, within=DEPLOYMENT_TIMEOUT, child=serve)
-        gate.open()  # the executor has started a sweep already: reconciling at once
+        worker = self.children.start(
+            "the worker",
+            worker_command(limit=slots),
+            env={**env, "PREFECT_WORKER_QUERY_SECONDS": str(self.settings.executor_poll)},
+            log_name="worker.log",
+        )
+        await wait_for_deployments(prefect, within=DEPLOYMENT_TIMEOUT, child=worker)
+        await sweep_now()  # reconcile at once, not one sweep interval after a (re)start
+        gate.open()
         self.events = events
         login = auth_string_path(self.home) if prefect.origin != "PREFECT_API_URL" else None
         full_url = hook_url(base, token, masked=False)
@@ -191,6 +219,9 @@ class _Up:
                 "partner webhook URL in the Partner Hub.",
                 highlight=False,
             )
+            warning = await webhook_warning(self.settings, self.hub, token)
+            if warning:
+                self.console.print(f"[bold yellow]warning:[/] {escape(warning)}", highlight=False)
             if generated:
                 self.console.print(
                     "[dim]The token was generated for this run: set ONBOARDING_WEBHOOK_TOKEN "
@@ -237,7 +268,7 @@ class _Up:
                     self._print_events()
             await self._shutdown()
         if started and self.name_for is not None:
-            self.console.print(summary(self.engine, self.name_for))
+            self.console.print(summary(self.engine, self.name_for, demo=self.demo))
         self.engine.dispose()
         return 0
 
@@ -254,15 +285,16 @@ class _Up:
 
 def demo_settings(settings: Settings) -> Settings:
     """``settings`` for ``up --demo``: its own history under the home, the sandbox's demo partner
-    as the callback, no alerts."""
-    demo_dir = settings.home.absolute() / "demo"
-    demo_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    as the callback and as each number's own webhook, no alerts."""
+    demo_database_path(settings.home).parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     return settings.model_copy(
         update={
-            "database_url": f"sqlite:///{demo_dir / 'history.db'}",
+            "database_url": demo_database_url(settings.home),
             "callback_url": f"http://127.0.0.1:{settings.sandbox_port}/sandbox/demo/callback",
             "callback_secret": SecretStr(secrets.token_urlsafe(16)),
             "alert_urls": "",
+            "channel_webhook_url": f"http://127.0.0.1:{settings.sandbox_port}{DEMO_CHANNEL_WEBHOOK}",
+            "channel_webhook_headers": SecretStr(DEMO_CHANNEL_WEBHOOK_HEADERS),
         }
     )
 
@@ -275,6 +307,8 @@ def ignore_partner_settings(env: MutableMapping[str, str], settings: Settings) -
         "ONBOARDING_CALLBACK_URL": settings.callback_url or "",
         "ONBOARDING_CALLBACK_SECRET": secret,
         "ONBOARDING_ALERT_URLS": "",
+        "ONBOARDING_CHANNEL_WEBHOOK_URL": settings.channel_webhook_url or "",
+        "ONBOARDING_CHANNEL_WEBHOOK_HEADERS": DEMO_CHANNEL_WEBHOOK_HEADERS,
     }
     for name in DEMO_IGNORED:
         env[name] = os.environ[name] = demo[name]

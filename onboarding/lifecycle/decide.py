@@ -133,7 +133,12 @@ class FlowRunGone:
     cancelled_by_person: bool
 
 
-Observation = Event | Seen | RunRead | KeyRefused | DeliveryFailed | Tick | FlowRunGone
+@dataclass(frozen=True)
+class Requested:
+    """Someone asked for the channel's onboarding: ``onboarding onboard``, an event, a flow run."""
+
+
+Observation = Event | Seen | RunRead | KeyRefused | DeliveryFailed | Tick | FlowRunGone | Requested
 
 
 # --- decisions ---------------------------------------------------------------------------------
@@ -171,7 +176,8 @@ def _do(action: Action, reason: str, alert: str | None = None) -> tuple[Decision
     return (Decision(action, reason, alert),)
 
 
-_LEFT_ALONE = ("completed", "adopted", "cancelled")  # a sweep never starts these again
+ONBOARDED = ("completed", "adopted")  # the channel has a key (ours, or one from before us)
+_LEFT_ALONE = (*ONBOARDED, "cancelled")  # a sweep never starts these again
 
 
 def decide(
@@ -199,6 +205,8 @@ def decide(
             if observation.cancelled_by_person:
                 return _do(Action.CANCEL, "its flow run was cancelled in Prefect")
             return _do(Action.REOPEN, "its flow run is gone from Prefect")
+        case Requested():
+            return _on_request(history)
     raise TypeError(f"not an observation: {observation!r}")
 
 
@@ -224,6 +232,19 @@ def _on_event(event: Event, history: History) -> tuple[Decision, ...]:
         case Meaning.ACCOUNT_PROBLEM:
             return _do(Action.ALERT, f"{event.name} reported by 360dialog", "account_problem")
     return _do(Action.NOTHING, f"{event.name}: recorded, nothing to do")
+
+
+def _on_request(history: History) -> tuple[Decision, ...]:
+    """Asked for by name: never a second key for an onboarded channel; a cancelled one restarts."""
+    if history.active is not None:
+        return _do(Action.NOTHING, "already being onboarded")
+    if history.finished in ONBOARDED:
+        return _do(
+            Action.NOTHING,
+            f"already onboarded ({history.finished}); no key is created: "
+            "`onboarding rekey` rotates its key on purpose",
+        )
+    return _do(Action.OPEN, "requested")
 
 
 def _on_seen(seen: Seen, history: History) -> tuple[Decision, ...]:

@@ -1,31 +1,30 @@
 """Waiting without holding a process: parked onboarding runs, woken by compare-and-set.
 
-A waiting onboarding is a flow run in a ``Scheduled`` state named ``AwaitingChannel``, scheduled at
-its creation time (so the Prefect UI's default Runs view, the past 7 days, shows it) with a message
-that says what it waits for and since when. No executor takes a parked run (they skip that name),
-and Prefect's late-runs service never marks it ``Late`` (it only looks at runs named
-``Scheduled``). The deadline is ours to enforce: the watcher wakes overdue runs, which then fail
-as timed out.
+A waiting onboarding is a flow run ``Scheduled`` at the time it waits until (its deadline, or the
+next retry of a key or a delivery), with a message saying what it waits for, since when and
+until when. Prefect itself treats such a run as not yet due: no worker, runner or ``serve()``
+takes it before that time. Its name is Prefect's own (``Scheduled``), so the deployment's
+Upcoming runs in the UI list it; no behaviour depends on a name. When its time comes it runs
+anyway, and the flow finds the deadline passed.
 
 * a run created by a webhook, the signup redirect or the watcher is *born* parked
-  (``create_parked_runs``), named and tagged once, so it starts executing only once, when its
-  channel settles;
-* the watcher, a status webhook or ``onboarding onboard`` wakes a parked run with ``wake_runs``: it
-  proposes a plain ``Pending``, never forced. Prefect's ``PreventPendingTransitions`` rule
-  refuses that from any ``Pending`` (woken or claimed) or ``Running`` state, so of several wakers
-  racing one wins and the others are refused: one execution, one key;
+  (``create_parked_runs``), named and tagged once;
+* the watcher, a status webhook or ``onboarding onboard`` wakes a parked run with ``wake_runs``:
+  it proposes a plain ``Pending``, never forced (Prefect's ``PreventPendingTransitions`` refuses
+  it from any ``Pending``, ``Running`` or cancelled state, so of racing wakers exactly one wins),
+  then moves the run it won to ``Scheduled`` now, where any worker of the pool claims it;
 * a woken run that finds something still to wait for (the channel flapped back to
   ``setting_up``, the client's permission, the partner's callback) hands over to a fresh parked
   run (``onboarding.orchestration.reconciler.hand_over``) and ends ``Completed`` saying so.
 
-This module and the executor are the only code in the product that talk to Prefect's API client.
+This package is the only code in the product that talks to Prefect's API client.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -37,26 +36,18 @@ from prefect.client.schemas.actions import DeploymentFlowRunCreate
 from prefect.client.schemas.filters import (
     FlowRunFilter,
     FlowRunFilterId,
+    FlowRunFilterNextScheduledStartTime,
     FlowRunFilterState,
-    FlowRunFilterStateName,
     FlowRunFilterStateType,
     FlowRunFilterTags,
 )
-from prefect.client.schemas.objects import (
-    ConcurrencyLimitConfig,
-    ConcurrencyLimitStrategy,
-    FlowRun,
-    StateType,
-)
+from prefect.client.schemas.objects import FlowRun, StateType
 from prefect.client.schemas.responses import SetStateStatus
 from prefect.client.schemas.sorting import FlowRunSort
 from prefect.exceptions import ObjectNotFound, PrefectHTTPStatusError
-from prefect.states import Cancelled, Completed, Failed, Pending, Scheduled, to_state_create
-
-from onboarding.orchestration.executor import PARKED, WOKEN
+from prefect.states import Cancelling, Completed, Failed, Pending, Scheduled, to_state_create
 
 __all__ = [
-    "AWAITING_CHANNEL",
     "DEPLOYMENT_NAME",
     "ForeignFlowRun",
     "NoDeployment",
@@ -69,9 +60,10 @@ __all__ = [
     "forget_deployment",
     "is_parked",
     "lost_flow_runs",
+    "make_due_again",
     "onboarding_deployment_id",
-    "one_at_a_time",
     "owner_state",
+    "read_by_ids",
     "revive_stalled_runs",
     "run_name",
     "run_tags",
@@ -80,29 +72,58 @@ __all__ = [
     "wake_runs",
 ]
 
-AWAITING_CHANNEL = PARKED
 READ_BATCH = 200  # flow runs read per request (the API's page limit)
+BULK_CREATE = 100  # flow runs per creation request: the Prefect API's limit
+BULK_ATTEMPTS = 4  # bulk requests for the runs of a chunk not yet created, before one by one
+DEPLOYMENT_NAME = "onboard-channel/onboard-channel"
+WATCH_DEPLOYMENT = "watch-channels/watch-channels"
+_deployment_ids: dict[str, UUID] = {}
 
 
-def awaiting_state(until: datetime, message: str) -> Any:
-    """The parked state: ``AwaitingChannel``, since now, its message saying what and until when."""
-    now = datetime.now(UTC)
-    return Scheduled(
-        scheduled_time=now,
-        name=AWAITING_CHANNEL,
-        message=f"{message} since {now:%Y-%m-%d %H:%M} UTC (deadline {until:%Y-%m-%d %H:%M} UTC)",
+def _where(
+    *,
+    ids: list[UUID] | None = None,
+    types: list[StateType] | None = None,
+    tags: Iterable[str] | None = None,
+    due_before: datetime | None = None,
+) -> FlowRunFilter:
+    """A flow-run filter: these ids, in these state types, with all these tags, due before."""
+    return FlowRunFilter(
+        id=FlowRunFilterId(any_=ids) if ids is not None else None,
+        state=FlowRunFilterState(type=FlowRunFilterStateType(any_=types)) if types else None,
+        tags=FlowRunFilterTags(all_=list(tags)) if tags is not None else None,
+        next_scheduled_start_time=(
+            FlowRunFilterNextScheduledStartTime(before_=due_before) if due_before else None
+        ),
     )
 
 
-def woken_state() -> Any:
-    """The state a waker proposes: a plain ``Pending`` (an executor claims it next)."""
-    return Pending(name=WOKEN, message="woken: the channel settled or its deadline passed")
+async def read_by_ids(
+    client: PrefectClient, ids: list[UUID], types: list[StateType] | None = None
+) -> list[FlowRun]:
+    """The runs of ``ids`` (in ``types``, when given), read :data:`READ_BATCH` per request."""
+    runs: list[FlowRun] = []
+    for start in range(0, len(ids), READ_BATCH):
+        chunk = ids[start : start + READ_BATCH]
+        runs += await client.read_flow_runs(flow_run_filter=_where(ids=chunk, types=types))
+    return runs
 
 
-def is_parked(flow_run: FlowRun) -> bool:
-    """True when ``flow_run`` waits for its channel (parked, holding no process)."""
+def awaiting_state(until: datetime, message: str) -> Any:
+    """The parked state: ``Scheduled`` at ``until``, its message saying what and since when."""
+    now = datetime.now(UTC)
+    return Scheduled(
+        scheduled_time=until,
+        message=f"{message} since {now:%Y-%m-%d %H:%M} UTC (until {until:%Y-%m-%d %H:%M} UTC)",
+    )
+
+
+def is_parked(flow_run: FlowRun, *, now: datetime | None = None) -> bool:
+    """True when ``flow_run`` waits (``Scheduled``, its time not yet come), whatever its name."""
     state = flow_run.state
-    return bool(state and state.is_scheduled() and state.name == AWAITING_CHANNEL)
+    if state is None or not state.is_scheduled() or state.state_details.scheduled_time is None:
+        return False
+    return state.state_details.scheduled_time > (now or datetime.now(UTC))
 
 
 def current_flow_run() -> tuple[UUID | None, bool]:
@@ -136,39 +157,28 @@ class ForeignFlowRun(Exception):
     """Prefect returned, for an idempotency key, a flow run that belongs to another onboarding."""
 
 
-DEPLOYMENT_NAME = "onboard-channel/onboard-channel"
-_deployment_ids: dict[str, UUID] = {}
-
-
-async def onboarding_deployment_id() -> UUID:
-    """The id of the ``onboard-channel`` deployment (looked up once per API URL)."""
+async def onboarding_deployment_id(*, fresh: bool = False) -> UUID:
+    """The id of the ``onboard-channel`` deployment, looked up once per API URL (or ``fresh``)."""
     from prefect.settings import PREFECT_API_URL
 
     api = str(PREFECT_API_URL.value())
-    if api in _deployment_ids:
-        return _deployment_ids[api]
-    async with get_client() as client:
-        return await _read_deployment_id(client)
+    if fresh or api not in _deployment_ids:
+        async with get_client() as client:
+            try:
+                deployment = await client.read_deployment_by_name(DEPLOYMENT_NAME)
+            except ObjectNotFound:
+                _deployment_ids.pop(api, None)
+                raise NoDeployment(
+                    f"deployment {DEPLOYMENT_NAME!r} is not registered at {api}: "
+                    "run `onboarding up`, or `prefect deploy --all` with deployments/prefect.yaml"
+                ) from None
+        _deployment_ids[api] = deployment.id
+    return _deployment_ids[api]
 
 
-async def _read_deployment_id(client: PrefectClient) -> UUID:
-    """Read the ``onboard-channel`` deployment's id now, and remember it for this API URL."""
-    from prefect.settings import PREFECT_API_URL
-
-    api = str(PREFECT_API_URL.value())
-    try:
-        deployment = await client.read_deployment_by_name(DEPLOYMENT_NAME)
-    except ObjectNotFound:
-        _deployment_ids.pop(api, None)
-        raise NoDeployment(
-            f"deployment {DEPLOYMENT_NAME!r} is not registered at {api}: "
-            "run `onboarding up` or `python -m deployments.serve`"
-        ) from None
-    _deployment_ids[api] = deployment.id
-    return deployment.id
-
-
-WATCH_DEPLOYMENT = "watch-channels/watch-channels"
+def forget_deployment() -> None:
+    """Look the deployment up again next time (it was deleted and may be re-created)."""
+    _deployment_ids.clear()
 
 
 async def sweep_now() -> str:
@@ -179,16 +189,6 @@ async def sweep_now() -> str:
             deployment.id, state=Scheduled(scheduled_time=datetime.now(UTC))
         )
     return str(flow_run.id)
-
-
-def one_at_a_time() -> ConcurrencyLimitConfig:
-    """A deployment concurrency limit of one run, a new run cancelled while one is going."""
-    return ConcurrencyLimitConfig(limit=1, collision_strategy=ConcurrencyLimitStrategy.CANCEL_NEW)
-
-
-def forget_deployment() -> None:
-    """Look the deployment up again next time (it was deleted and may be re-created)."""
-    _deployment_ids.clear()
 
 
 def run_name(channel_id: str, client_id: str | None) -> str:
@@ -225,35 +225,39 @@ async def create_parked_runs(runs: Iterable[ParkedRun]) -> list[str]:
     """Create each onboarding's flow run parked (or due now); returns their ids, in order.
 
     Named and tagged once, here. The idempotency key is unique to the history run and attempt,
-    so a retried creation returns the same flow run; a flow run that comes back for a key but
-    carries another history run's tag is an error naming both, never a silent attach. A
-    deployment deleted (and perhaps re-created) since it was looked up is looked up once more.
+    so a retried creation returns the same flow run; one that comes back carrying another history
+    run's tag raises :class:`ForeignFlowRun`. A deployment deleted (and perhaps re-created) since
+    it was looked up is looked up once more.
     """
     runs = list(runs)
     try:
-        return await _create_parked_runs(runs, await onboarding_deployment_id())
+        return await _create_all(runs, await onboarding_deployment_id())
     except ObjectNotFound:
         forget_deployment()
     try:
-        return await _create_parked_runs(runs, await onboarding_deployment_id())
+        return await _create_all(runs, await onboarding_deployment_id())
     except ObjectNotFound:
         forget_deployment()
         raise NoDeployment(f"deployment {DEPLOYMENT_NAME!r} was deleted") from None
 
 
-BULK_CREATE = 100  # flow runs per creation request: the Prefect API's limit
-BULK_ATTEMPTS = 4  # bulk requests for the runs of a chunk not yet created, before one by one
+async def _create_all(runs: list[ParkedRun], deployment_id: UUID) -> list[str]:
+    """Create the runs :data:`BULK_CREATE` per request, one request at a time (on SQLite a
+    second one at once only makes both fail)."""
+    created: list[str] = []
+    async with get_client() as client:
+        for start in range(0, len(runs), BULK_CREATE):
+            created += await _create_chunk(client, deployment_id, runs[start : start + BULK_CREATE])
+    return created
 
 
 def _creation(run: ParkedRun) -> dict[str, Any]:
     """The arguments of ``create_flow_run_from_deployment`` for ``run``."""
-    state = (
-        woken_state()
-        if run.wake_now
-        else awaiting_state(
-            run.until, run.message or f"waiting for channel {run.channel_id} to settle"
-        )
-    )
+    if run.wake_now:
+        state = Scheduled(scheduled_time=datetime.now(UTC), message="due now: its channel settled")
+    else:
+        message = run.message or f"waiting for channel {run.channel_id} to settle"
+        state = awaiting_state(run.until, message)
     return {
         "parameters": {
             "channel_id": run.channel_id,
@@ -267,133 +271,101 @@ def _creation(run: ParkedRun) -> dict[str, Any]:
     }
 
 
-async def _create_parked_runs(runs: list[ParkedRun], deployment_id: UUID) -> list[str]:
-    """Create the runs ``BULK_CREATE`` per request, one request at a time.
-
-    Prefect's REST API creates up to 100 runs of a deployment in one request and one
-    transaction (``POST /deployments/{id}/create_flow_run/bulk``); its Python client has no
-    method for that yet, so this sends what its ``create_flow_run_from_deployment`` sends, as a
-    list, through the client's public ``request``. One request at a time: on SQLite a second one
-    at once only makes both fail. Runs a bulk request reports as not created are asked for again
-    in bulk, then created alone with the client's method; a single run (a webhook's) is created
-    alone from the start. A bulk answer holds only ids, so those runs are read back (one request)
-    to check their tags.
+async def _create_bulk(
+    client: PrefectClient, deployment_id: UUID, chunk: list[ParkedRun]
+) -> list[UUID | None]:
+    """One ``POST /deployments/{id}/create_flow_run/bulk`` (Prefect's REST API; its client has
+    no method for it yet): each run's id, or None where the server did not create it.
     """
+    body = []
+    for run in chunk:
+        fields = _creation(run)
+        fields["state"] = to_state_create(fields["state"])
+        body.append(DeploymentFlowRunCreate(**fields).model_dump(mode="json", exclude_unset=True))
+    response = await client.request(
+        "POST",
+        "/deployments/{id}/create_flow_run/bulk",  # type: ignore[arg-type]
+        path_params={"id": deployment_id},
+        json=body,
+    )
+    return [
+        UUID(result["flow_run_id"]) if result.get("status") == "CREATED" else None
+        for result in response.json()["results"]
+    ]
 
-    async def create_bulk(client: PrefectClient, chunk: list[ParkedRun]) -> list[UUID | None]:
-        body = []
-        for run in chunk:
-            fields = _creation(run)
-            fields["state"] = to_state_create(fields["state"])
-            body.append(
-                DeploymentFlowRunCreate(**fields).model_dump(mode="json", exclude_unset=True)
+
+async def _create_chunk(
+    client: PrefectClient, deployment_id: UUID, chunk: list[ParkedRun]
+) -> list[str]:
+    """Create up to :data:`BULK_CREATE` runs and check each came back with its own history tag.
+
+    On SQLite a bulk request fails whole when another writer got in first: the runs not created
+    are asked for again in bulk, then alone. A single run (a webhook's) is created alone.
+    """
+    ids: list[UUID | None] = [None] * len(chunk)
+    created: dict[UUID, FlowRun] = {}
+    try:
+        for attempt in range(BULK_ATTEMPTS if len(chunk) > 1 else 0):
+            missing = [i for i, flow_run_id in enumerate(ids) if flow_run_id is None]
+            if not missing:
+                break
+            if attempt:
+                await asyncio.sleep(0.1 * 2**attempt)
+            again = await _create_bulk(client, deployment_id, [chunk[i] for i in missing])
+            for i, flow_run_id in zip(missing, again, strict=True):
+                ids[i] = flow_run_id
+        for i in [i for i, flow_run_id in enumerate(ids) if flow_run_id is None]:
+            flow_run = await client.create_flow_run_from_deployment(
+                deployment_id, **_creation(chunk[i])
             )
-        response = await client.request(
-            "POST",
-            "/deployments/{id}/create_flow_run/bulk",  # type: ignore[arg-type]
-            path_params={"id": deployment_id},
-            json=body,
-        )
-        return [
-            UUID(result["flow_run_id"]) if result.get("status") == "CREATED" else None
-            for result in response.json()["results"]
-        ]
-
-    async def create(client: PrefectClient, chunk: list[ParkedRun]) -> list[str]:
-        ids: list[UUID | None] = [None] * len(chunk)
-        alone: dict[UUID, FlowRun] = {}  # created one by one: the answer is the whole run
-        try:
-            # On SQLite a bulk request fails whole when another writer got in first
-            # ("database is locked"): the runs not created are asked for again, then alone.
-            for attempt in range(BULK_ATTEMPTS if len(chunk) > 1 else 0):
-                missing = [i for i, flow_run_id in enumerate(ids) if flow_run_id is None]
-                if not missing:
-                    break
-                if attempt:
-                    await asyncio.sleep(0.1 * 2**attempt)
-                again = await create_bulk(client, [chunk[i] for i in missing])
-                for i, flow_run_id in zip(missing, again, strict=True):
-                    ids[i] = flow_run_id
-            for i, flow_run_id in enumerate(ids):
-                if flow_run_id is None:
-                    flow_run = await client.create_flow_run_from_deployment(
-                        deployment_id, **_creation(chunk[i])
-                    )
-                    alone[flow_run.id] = flow_run
-                    ids[i] = flow_run.id
-        except PrefectHTTPStatusError as exc:
-            if exc.response.status_code == 404:  # the deployment was deleted
-                raise ObjectNotFound(http_exc=exc) from exc
-            raise
-        created_ids = [flow_run_id for flow_run_id in ids if flow_run_id is not None]
-        unread = [flow_run_id for flow_run_id in created_ids if flow_run_id not in alone]
-        created = list(alone.values())
-        if unread:
-            created += await client.read_flow_runs(
-                flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=unread)), limit=len(unread)
+            created[flow_run.id] = flow_run
+            ids[i] = flow_run.id
+    except PrefectHTTPStatusError as exc:
+        if exc.response.status_code == 404:  # the deployment was deleted
+            raise ObjectNotFound(http_exc=exc) from exc
+        raise
+    unread = [flow_run_id for flow_run_id in ids if flow_run_id and flow_run_id not in created]
+    created.update((run.id, run) for run in await read_by_ids(client, unread))
+    for run, flow_run_id in zip(chunk, ids, strict=True):
+        flow_run = created.get(flow_run_id) if flow_run_id else None
+        if flow_run is None or run.tag not in flow_run.tags:
+            raise ForeignFlowRun(
+                f"flow run {flow_run_id} ({flow_run.name if flow_run else '?'}) came back for "
+                f"onboarding {run.history_key} of channel {run.channel_id}, but belongs to "
+                f"another one (tags {sorted(flow_run.tags) if flow_run else []})"
             )
-        tags = {flow_run.id: (flow_run.name, flow_run.tags) for flow_run in created}
-        for run, flow_run_id in zip(chunk, created_ids, strict=True):
-            name, run_tags_ = tags.get(flow_run_id, ("?", []))
-            if run.tag not in run_tags_:
-                raise ForeignFlowRun(
-                    f"flow run {flow_run_id} ({name}) came back for onboarding "
-                    f"{run.history_key} of channel {run.channel_id}, but belongs to another one "
-                    f"(tags {sorted(run_tags_)})"
-                )
-        return [str(flow_run_id) for flow_run_id in created_ids]
-
-    created: list[str] = []
-    async with get_client() as client:
-        for start in range(0, len(runs), BULK_CREATE):
-            created += await create(client, runs[start : start + BULK_CREATE])
-    return created
+    return [str(flow_run_id) for flow_run_id in ids]
 
 
 async def cancel_flow_runs(flow_run_ids: Iterable[str], *, message: str) -> None:
-    """End the given flow runs ``Cancelled`` (their onboarding was cancelled)."""
+    """Cancel the flow runs the way the UI does: ``Cancelling``, never forced (a waiting run
+    ends ``Cancelled`` at once; the worker executing a running one stops it).
+    """
     async with get_client() as client:
         for flow_run_id in _uuids(flow_run_ids):
             with contextlib.suppress(ObjectNotFound):
-                await client.set_flow_run_state(flow_run_id, Cancelled(message=message), force=True)
+                await client.set_flow_run_state(flow_run_id, Cancelling(message=message))
 
 
 async def lost_flow_runs(flow_run_ids: Iterable[str]) -> dict[str, bool]:
     """Which of the flow runs of active onboardings Prefect lost: ``{id: cancelled_by_person}``.
 
-    Missing (deleted, or never created) or ended without finishing the onboarding counts as
-    lost; ``Cancelled`` means a person cancelled it. So does a run *stranded* by a deleted
-    deployment: not ``Running``, not final, and of another deployment than the current
-    ``onboard-channel`` one. Deleting a deployment deletes its ``Scheduled`` runs (the parked
-    ones: missing, so lost) but leaves the woken, ``Claimed`` and ``Revived`` ones pointing at
-    an id no executor serves, and a re-created deployment has a new id: nobody would ever run
-    them. A ``Running`` run is never stranded: an executor is executing it (it finishes, or hands
-    over to the current deployment), or ``onboarding onboard`` is, with no deployment at all.
-
-    The current deployment is read fresh, after the runs: a run created under a deployment
-    re-created in between already carries the new id, so no run of the current deployment is
-    ever taken for stranded. Raises :class:`NoDeployment` when it is not registered (nothing
-    could be re-created); the id read is remembered for :func:`onboarding_deployment_id`.
+    Lost: missing (deleted, never created), ended without finishing the onboarding, or
+    *stranded*: not ``Running``, not final, and of another deployment than the current
+    ``onboard-channel`` one (deleting a deployment leaves its woken runs pointing at an id no
+    worker serves). ``Cancelled`` means a person cancelled it. The current deployment is read
+    fresh, after the runs, so a run created under a deployment re-created in between is never
+    taken for stranded. Raises :class:`NoDeployment` when it is not registered.
     """
     flow_run_ids = list(flow_run_ids)
-    wanted = {str(run_id): run_id for run_id in _uuids(flow_run_ids)}
-    lost = {
-        flow_run_id: False for flow_run_id in map(str, flow_run_ids) if flow_run_id not in wanted
-    }
-    if not flow_run_ids:
+    ids = _uuids(flow_run_ids)
+    lost = dict.fromkeys(set(map(str, flow_run_ids)) - set(map(str, ids)), False)
+    if not ids:
         return lost
-    found: dict[str, FlowRun] = {}
-    ids = list(wanted.values())
     async with get_client() as client:
-        for start in range(0, len(ids), READ_BATCH):
-            batch = await client.read_flow_runs(
-                flow_run_filter=FlowRunFilter(
-                    id=FlowRunFilterId(any_=ids[start : start + READ_BATCH])
-                )
-            )
-            found.update((str(run.id), run) for run in batch)
-        current = await _read_deployment_id(client)
-    for flow_run_id in wanted:
+        found = {str(run.id): run for run in await read_by_ids(client, ids)}
+    current = await onboarding_deployment_id(fresh=True)
+    for flow_run_id in map(str, ids):
         flow_run = found.get(flow_run_id)
         state = flow_run.state if flow_run else None
         if flow_run is None:
@@ -402,20 +374,11 @@ async def lost_flow_runs(flow_run_ids: Iterable[str]) -> dict[str, bool]:
             continue
         elif state.type in (StateType.CANCELLED, StateType.CANCELLING):
             lost[flow_run_id] = True
-        elif state.type in (StateType.COMPLETED, StateType.FAILED) or _stranded(flow_run, current):
+        elif state.type in (StateType.COMPLETED, StateType.FAILED) or (
+            not state.is_final() and not state.is_running() and flow_run.deployment_id != current
+        ):
             lost[flow_run_id] = False
     return lost
-
-
-def _stranded(flow_run: FlowRun, deployment_id: UUID) -> bool:
-    """Waiting to be run under a deployment other than ``deployment_id``: nobody will run it."""
-    state = flow_run.state
-    return (
-        state is not None
-        and not state.is_final()
-        and not state.is_running()
-        and flow_run.deployment_id != deployment_id
-    )
 
 
 async def wake_runs(
@@ -423,9 +386,9 @@ async def wake_runs(
 ) -> list[str]:
     """Wake parked runs by compare-and-set, at most ``limit`` of them, in the order given.
 
-    Returns the ids this call woke: a run counts only when Prefect accepted the wake
-    proposal, so of concurrent wakers exactly one reports it. The runs are read 200 per request
-    to find the parked ones; each of those is read once more right before its proposal.
+    Returns the ids this call woke: Prefect accepted this caller's ``Pending`` (it refuses it
+    while another waker holds the run, or a worker claimed or runs it). Either way the run is
+    due once and a worker's claim decides its one execution.
     """
     ids = _uuids(flow_run_ids)
     woken: list[str] = []
@@ -433,126 +396,121 @@ async def wake_runs(
 
     async def wake(client: PrefectClient, flow_run_id: UUID) -> None:
         async with gate:
-            # Read again right before proposing: a run found parked in the batch read may have
-            # been woken, executed and finished since, and Prefect accepts Pending from a final
-            # state; this keeps that window to one round trip.
-            if not is_parked(await client.read_flow_run(flow_run_id)):
-                return
-            result = await client.set_flow_run_state(flow_run_id, woken_state(), force=False)
-            if result.status == SetStateStatus.ACCEPT:
-                woken.append(str(flow_run_id))
+            won = await client.set_flow_run_state(
+                flow_run_id, Pending(message="woken: its channel settled"), force=False
+            )
+            if won.status != SetStateStatus.ACCEPT:
+                return  # another waker won it, or it is executing or finished
+            await client.set_flow_run_state(
+                flow_run_id,
+                Scheduled(scheduled_time=datetime.now(UTC), message="woken: its channel settled"),
+            )
+            woken.append(str(flow_run_id))
 
     async with get_client() as client:
         parked: list[UUID] = []
+        now = datetime.now(UTC)
         for start in range(0, len(ids), READ_BATCH):
             if limit is not None and len(parked) >= limit:
                 break
-            batch = await client.read_flow_runs(
-                flow_run_filter=FlowRunFilter(
-                    id=FlowRunFilterId(any_=ids[start : start + READ_BATCH]),
-                    state=FlowRunFilterState(
-                        type=FlowRunFilterStateType(any_=[StateType.SCHEDULED])
-                    ),
-                )
-            )
-            order = {run_id: i for i, run_id in enumerate(ids[start : start + READ_BATCH])}
-            parked += sorted((run.id for run in batch if is_parked(run)), key=order.__getitem__)
+            chunk = ids[start : start + READ_BATCH]
+            found = {run.id: run for run in await read_by_ids(client, chunk, [StateType.SCHEDULED])}
+            parked += [i for i in chunk if i in found and is_parked(found[i], now=now)]
         await asyncio.gather(*(wake(client, run_id) for run_id in parked[:limit]))
     return woken
 
 
 async def count_in_flight(tags: Iterable[str]) -> int:
     """Runs tagged with all of ``tags`` that are due now or executing (not parked, not final)."""
+    tags = list(tags)
     async with get_client() as client:
-        return await client.count_flow_runs(
-            flow_run_filter=FlowRunFilter(
-                tags=FlowRunFilterTags(all_=list(tags)),
-                state=FlowRunFilterState(
-                    type=FlowRunFilterStateType(
-                        any_=[StateType.SCHEDULED, StateType.PENDING, StateType.RUNNING]
-                    ),
-                    name=FlowRunFilterStateName(not_any_=[AWAITING_CHANNEL]),
-                ),
+        executing = await client.count_flow_runs(
+            flow_run_filter=_where(tags=tags, types=[StateType.PENDING, StateType.RUNNING])
+        )
+        due = await client.count_flow_runs(
+            flow_run_filter=_where(
+                tags=tags, types=[StateType.SCHEDULED], due_before=datetime.now(UTC)
             )
         )
+    return executing + due
 
 
 def _uuids(flow_run_ids: Iterable[UUID | str]) -> list[UUID]:
     """The ids as UUIDs, skipping any that is not one (nothing to wake or revive there)."""
     ids: list[UUID] = []
     for run_id in flow_run_ids:
-        try:
+        with contextlib.suppress(ValueError):
             ids.append(run_id if isinstance(run_id, UUID) else UUID(str(run_id)))
-        except ValueError:
-            continue
     return ids
 
 
-STALLED_TYPES = [StateType.PENDING, StateType.RUNNING, StateType.CRASHED]
-
-
 async def revive_stalled_runs(
-    flow_run_ids: Iterable[UUID | str], *, older_than: datetime
+    flow_run_ids: Iterable[UUID | str],
+    *,
+    older_than: datetime,
+    stale: Collection[str] | None = None,
+    unstarted_before: datetime | None = None,
 ) -> list[str]:
     """Make due again the runs whose process died: ``Crashed``, or stuck ``Pending``/``Running``.
 
-    An executor killed mid-run leaves its runs ``Pending`` or ``Running`` for ever, unless
-    Prefect's heartbeat-based zombie automation is installed, which marks them ``Crashed``. The
-    caller passes only runs whose history has not moved since ``older_than`` (the owner lease);
-    a ``Crashed`` run, or one whose state is also older than that, is re-driven as itself
-    (``Scheduled`` now): it claims its history run again and carries on from the steps recorded
-    as done. Returns the ids rescheduled.
+    Of ``flow_run_ids``, those in ``stale`` (all, when not given) have a history that has not
+    moved since ``older_than`` (the owner lease): ``Crashed``, or in a state also older than
+    that, they are re-driven. A run that never started (``Crashed``, or ``Pending`` since before
+    ``unstarted_before``: a wake or claim cut off half-way) is re-driven at once. Each carries on
+    from the steps its history recorded. Returns the ids rescheduled.
     """
-    ids = _uuids(flow_run_ids)
-    revived: list[str] = []
+    stale_ids = None if stale is None else set(map(str, stale))
     async with get_client() as client:
-        for start in range(0, len(ids), READ_BATCH):
-            stalled = await client.read_flow_runs(
-                flow_run_filter=FlowRunFilter(
-                    id=FlowRunFilterId(any_=ids[start : start + READ_BATCH]),
-                    state=FlowRunFilterState(type=FlowRunFilterStateType(any_=STALLED_TYPES)),
-                )
-            )
-            for flow_run in stalled:
-                state = flow_run.state
-                # Crashed is final (Prefect's zombie automation, or the engine): nothing runs it.
-                alive = state is not None and not state.is_crashed()
-                if alive and state.timestamp > older_than:
-                    continue
-                await client.set_flow_run_state(
-                    flow_run.id,
-                    Scheduled(scheduled_time=datetime.now(UTC), name="Revived"),
-                    force=True,
-                )
-                revived.append(str(flow_run.id))
-    return revived
+        types = [StateType.PENDING, StateType.RUNNING, StateType.CRASHED]
+        runs = await read_by_ids(client, _uuids(flow_run_ids), types)
+        stalled = [run for run in runs if _stalled(run, stale_ids, older_than, unstarted_before)]
+        message = "due again: the process that ran it stopped answering"
+        return await make_due_again(client, stalled, message)
+
+
+async def make_due_again(client: PrefectClient, runs: Iterable[FlowRun], message: str) -> list[str]:
+    """Move each run to ``Scheduled`` now, for any worker; returns their ids."""
+    runs = list(runs)
+    for flow_run in runs:
+        state = Scheduled(scheduled_time=datetime.now(UTC), message=message)
+        await client.set_flow_run_state(flow_run.id, state)
+    return [str(flow_run.id) for flow_run in runs]
+
+
+def _stalled(
+    flow_run: FlowRun,
+    stale: set[str] | None,
+    older_than: datetime,
+    unstarted_before: datetime | None,
+) -> bool:
+    """Whether nothing will ever move ``flow_run`` on (see :func:`revive_stalled_runs`)."""
+    state = flow_run.state
+    if state is None:
+        return False
+    never_started = flow_run.run_count == 0 and unstarted_before is not None
+    if never_started and (
+        state.is_crashed() or (state.is_pending() and state.timestamp <= unstarted_before)
+    ):
+        return True
+    if stale is not None and str(flow_run.id) not in stale:
+        return False
+    # Crashed is final (the engine, or a process that died): nothing runs it.
+    return state.is_crashed() or state.timestamp <= older_than
 
 
 async def stalled_flow_runs(tags: Iterable[str], *, older_than: datetime) -> list[str]:
-    """Ids of runs tagged with all of ``tags`` whose process is gone or may be.
-
-    ``Pending``/``Running`` since before ``older_than`` (at most 200: onboarding runs executing at
-    once are capped by ``ONBOARDING_WAKE_LIMIT``, so this holds them all plus the leftovers of a
-    dead process), and the 200 most recently ``Crashed`` at any age: Prefect's zombie automation
-    marks a run whose executor was killed ``Crashed`` even when its onboarding had just finished.
-    The watcher asks every sweep.
+    """Ids of runs tagged with all of ``tags`` whose process is gone or may be: ``Pending``/
+    ``Running`` since before ``older_than`` (of the first 200: executing runs are capped by
+    ``ONBOARDING_WAKE_LIMIT``), and the 200 most recently ``Crashed``.
     """
-    tag_filter = FlowRunFilterTags(all_=list(tags))
+    tags = list(tags)
     async with get_client() as client:
         alive = await client.read_flow_runs(
-            flow_run_filter=FlowRunFilter(
-                tags=tag_filter,
-                state=FlowRunFilterState(
-                    type=FlowRunFilterStateType(any_=[StateType.PENDING, StateType.RUNNING])
-                ),
-            ),
+            flow_run_filter=_where(tags=tags, types=[StateType.PENDING, StateType.RUNNING]),
             limit=READ_BATCH,
         )
         crashed = await client.read_flow_runs(
-            flow_run_filter=FlowRunFilter(
-                tags=tag_filter,
-                state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType.CRASHED])),
-            ),
+            flow_run_filter=_where(tags=tags, types=[StateType.CRASHED]),
             sort=FlowRunSort.END_TIME_DESC,
             limit=READ_BATCH,
         )
@@ -561,16 +519,11 @@ async def stalled_flow_runs(tags: Iterable[str], *, older_than: datetime) -> lis
 
 
 async def close_orphaned_runs(outcomes: dict[str, tuple[bool, str]]) -> list[str]:
-    """Give each flow run its final state: ``{flow_run_id: (succeeded, message)}``.
-
-    For runs whose onboarding is finished in the history but whose process died before it could
-    report the final state to Prefect: left alone they would show ``Running`` for ever, or
-    ``Crashed`` for an onboarding that completed.
+    """Give each flow run its final state, ``{flow_run_id: (succeeded, message)}``: its
+    onboarding finished in the history, but its process died before it could tell Prefect.
     """
-    closed: list[str] = []
     async with get_client() as client:
         for flow_run_id, (succeeded, message) in outcomes.items():
             state = Completed(message=message) if succeeded else Failed(message=message)
-            await client.set_flow_run_state(UUID(flow_run_id), state, force=True)
-            closed.append(flow_run_id)
-    return closed
+            await client.set_flow_run_state(UUID(flow_run_id), state)
+    return list(outcomes)

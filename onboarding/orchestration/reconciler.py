@@ -40,6 +40,7 @@ from onboarding.orchestration.flow_runs import (
     run_tags,
     wake_runs,
 )
+from onboarding.orchestration.outcomes import announce, settle_onboarding
 from onboarding.runtime import alert_service, history_engine, partner_id, settings
 from onboarding.store import (
     OnboardingRun,
@@ -51,7 +52,6 @@ from onboarding.store import (
     note_sweep,
     note_wake_requests,
     session_scope,
-    settle_run,
     start_runs,
     update_run,
 )
@@ -140,11 +140,12 @@ async def _carry_out(
     cancelled = set(plan[Action.CANCEL])
     if plan[Action.ADOPT]:
         with session_scope(history_engine()) as session:
-            adopt_channels(
+            adopted = adopt_channels(
                 session,
                 partner_id=partner,
                 channels=[(cid, clients.get(cid) or "unknown") for cid in plan[Action.ADOPT]],
             )
+        announce(adopted)
         done.adopted += list(plan[Action.ADOPT])
     if cancelled:
         await _cancel(plan[Action.CANCEL], active, partner)
@@ -186,20 +187,11 @@ async def _cancel(
 ) -> None:
     """End the channels' active runs ``cancelled``, their flow runs too; no alert, no follow-up."""
     flow_run_ids = []
-    with session_scope(history_engine()) as session:
-        for channel_id, decision in decisions.items():
-            run = active.pop(channel_id)
-            assert run.id is not None
-            settle_run(
-                session,
-                run_id=run.id,
-                state=RunState.CANCELLED,
-                availability_status=run.availability_status,
-                failure_reason=decision.reason,
-                stage="cancelled",
-            )
-            if run.flow_run_id:
-                flow_run_ids.append(run.flow_run_id)
+    for channel_id, decision in decisions.items():
+        run = active.pop(channel_id)
+        settle_onboarding(run_id=run.id, state=RunState.CANCELLED, reason=decision.reason)
+        if run.flow_run_id:
+            flow_run_ids.append(run.flow_run_id)
     await cancel_flow_runs(flow_run_ids, message="onboarding cancelled")
     service = alert_service()
     for channel_id in decisions:

@@ -32,7 +32,8 @@ def create_app_from_settings(
     """The receiver configured from :class:`Settings` (``ONBOARDING_WEBHOOK_*``).
 
     With Partner API credentials it also serves the signup redirect (``GET /signup/360dialog``),
-    which verifies every channel id through the Partner API before it counts.
+    which verifies every channel id through the Partner API before it counts. With
+    ``ONBOARDING_METRICS=true`` it serves ``GET /metrics`` too (:mod:`onboarding.metrics`).
     """
     if settings.webhook_token is None or not settings.webhook_token.get_secret_value():
         raise ConfigError(
@@ -48,8 +49,10 @@ def create_app_from_settings(
             hub=hub_factory(hub),
             redirect=settings.signup_redirect,
             rate_limit=settings.signup_rate_limit,
+            api_budget=settings.signup_api_budget,
+            trusted_proxies=settings.trusted_proxy_networks,
         )
-    return create_app(
+    app = create_app(
         engine=engine,
         token=settings.webhook_token,
         handoff=handoff,
@@ -59,10 +62,25 @@ def create_app_from_settings(
         handoff_queue=settings.handoff_queue,
         retry_after=settings.replay_after,
     )
+    if settings.metrics:
+        from onboarding.metrics import add_metrics
+
+        add_metrics(app, engine)
+    return app
 
 
 def serve_config(app: Any, host: str, port: int, **options: Any) -> uvicorn.Config:
-    """A uvicorn config for the receiver with the access log off (it would log the token)."""
-    options.pop("access_log", None)
+    """A uvicorn config for the receiver: access log off (it would log the token), proxy
+    headers off.
+
+    uvicorn by default believes ``X-Forwarded-For`` from loopback and rewrites the client address
+    with it; then anyone on the host could pick the address the signup rate limit keys on. The
+    receiver sees the real peer, and the signup route reads ``X-Forwarded-For`` itself, only from
+    ``ONBOARDING_TRUSTED_PROXIES``.
+    """
+    for forced in ("access_log", "proxy_headers", "forwarded_allow_ips"):
+        options.pop(forced, None)
     options.setdefault("lifespan", "on")
-    return uvicorn.Config(app, host=host, port=port, access_log=False, **options)
+    return uvicorn.Config(
+        app, host=host, port=port, access_log=False, proxy_headers=False, **options
+    )

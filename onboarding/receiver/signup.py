@@ -13,13 +13,25 @@ request                                    answer  inbox rows
 over ``rate_limit`` per client IP/minute   303     none (nothing verified; the sweep and the
                                                    webhooks still find the channels)
 malformed ``client`` or an oversized query 303     one ``rejected`` row saying why
+over ``api_budget`` (all signups, per      303     the request row, ``ignored``: "not verified"
+minute)                                            (the sweep and the webhooks find the channels)
 otherwise                                  303     one request row (``accepted``), then per id:
                                                    verified -> a ``signup_redirect`` row handed
-                                                   to the handoff; malformed, not the partner's
-                                                   or another client's -> named in the request
-                                                   row's ``error``, not acted on
+                                                   to the handoff; malformed, not the client's
+                                                   -> named in the request row's ``error``, not
+                                                   acted on
 the same query again                       303     nothing new (rows are de-duplicated)
 =========================================  ======  ============================================
+
+The client IP is the TCP peer. Only when the peer is one of ``trusted_proxies``
+(``ONBOARDING_TRUSTED_PROXIES``) is ``X-Forwarded-For`` read: from the right, the first address
+that is not a trusted proxy is the client. Otherwise the header is ignored, so a caller cannot
+choose the address its requests are counted under.
+
+Verifying a request costs at most :data:`MAX_CALLS` Partner API calls however many ids it names:
+one list of the client's channels (``filters={"client_id": ...}``) and, only if that list has a
+second page, that page. All requests together spend at most ``api_budget`` calls a minute
+(``ONBOARDING_SIGNUP_API_BUDGET``), so forged signups cannot use up the partner's API quota.
 
 The browser always gets the same answer, a ``303`` to ``redirect`` with the query string as it
 came (or, with no ``redirect``, a small page saying the number is being set up): a client must
@@ -33,6 +45,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import html
+import ipaddress
 import json
 import logging
 import re
@@ -49,7 +62,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from onboarding.hub import HubClient, HubError, NotFound
+from onboarding.hub import Channel, HubClient, HubError
 from onboarding.receiver.events import Handoff, HandoffEvent
 from onboarding.receiver.handling import hand_off, mark, one_line, store
 from onboarding.settings import HubSettings
@@ -57,9 +70,11 @@ from onboarding.store import EventOutcome
 
 __all__ = [
     "EVENT",
+    "MAX_CALLS",
     "MAX_CHANNELS",
     "SIGNUP_PATH",
     "TokenBucket",
+    "client_address",
     "hub_factory",
     "parse_channel_list",
     "signup_route",
@@ -70,6 +85,7 @@ logger = logging.getLogger("onboarding.receiver")
 SIGNUP_PATH = "/signup/360dialog"
 EVENT = "signup_redirect"
 MAX_CHANNELS = 20  # ids verified per request; more are refused as "too many"
+MAX_CALLS = 2  # Partner API calls one request's verification may cost, whatever its ids
 MAX_QUERY = 4096  # bytes of query string kept; a longer one is refused (and not stored)
 _ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _KEPT_HEADERS = ("user-agent", "referer")
@@ -81,6 +97,9 @@ _PAGE = """<!doctype html>
 """
 
 HubFactory = Callable[[], HubClient]
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+_BUDGET_KEY = "partner"
+NOT_VERIFIED = "not verified: ONBOARDING_SIGNUP_API_BUDGET spent; the sweep finds the channels"
 
 
 def parse_channel_list(raw: str | None) -> tuple[list[str], list[str]]:
@@ -114,16 +133,57 @@ class TokenBucket:
         self._clock = clock
         self._buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()
 
-    def allow(self, key: str) -> bool:
-        """Take one token from ``key``'s bucket; False when it is empty."""
+    def allow(self, key: str, cost: float = 1.0) -> bool:
+        """Take ``cost`` tokens from ``key``'s bucket; False (nothing taken) when it has fewer."""
         now = self._clock()
         tokens, since = self._buckets.pop(key, (self._capacity, now))
         tokens = min(self._capacity, tokens + (now - since) * self._per_second)
-        allowed = tokens >= 1.0
-        self._buckets[key] = (tokens - 1.0 if allowed else tokens, now)
+        allowed = tokens >= cost
+        self._buckets[key] = (tokens - cost if allowed else tokens, now)
         while len(self._buckets) > self._max_keys:
             self._buckets.popitem(last=False)  # the least recently seen key starts afresh
         return allowed
+
+
+def _is_trusted(address: str, trusted: list[Network]) -> bool:
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return any(ip in network for network in trusted)
+
+
+def client_address(request: Request, trusted: list[Network]) -> str:
+    """The address a signup request is counted under: the peer, or what a trusted proxy says.
+
+    ``X-Forwarded-For`` is read only when the TCP peer is in ``trusted``; then the right-most
+    address that is not itself a trusted proxy is the client (a malformed one: the peer).
+    """
+    peer = request.client.host if request.client else "unknown"
+    if not trusted or not _is_trusted(peer, trusted):
+        return peer
+    hops = [
+        hop.strip()
+        for value in request.headers.getlist("x-forwarded-for")
+        for hop in value.split(",")
+        if hop.strip()
+    ]
+    client = peer
+    for hop in reversed(hops):
+        try:
+            ipaddress.ip_address(hop)
+        except ValueError:
+            return client
+        client = hop
+        if not _is_trusted(hop, trusted):
+            return hop
+    return client
+
+
+def _belongs(channel: Channel, client: str) -> bool:
+    return channel.client_id == client or (
+        channel.client is not None and channel.client.id == client
+    )
 
 
 def _shown(value: str) -> str:
@@ -143,21 +203,25 @@ class _Signup:
         redirect: str | None,
         rate_limit: int,
         max_verifying: int,
+        api_budget: int,
+        trusted_proxies: list[Network],
     ) -> None:
         self.engine = engine
         self.handoff = handoff
         self.hub = hub
         self.redirect = redirect
         self.bucket = TokenBucket(rate_limit)
+        self.api_budget = TokenBucket(api_budget)
+        self.trusted = trusted_proxies
         self._slots = asyncio.Semaphore(max_verifying)
         self._throttled_logged: dict[str, float] = {}
 
     async def endpoint(self, request: Request) -> Response:
         """Answer at once; store, verify and hand on after (see the module docstring)."""
         query = request.scope.get("query_string", b"").decode("latin-1")
-        ip = request.client.host if request.client else "unknown"
+        ip = client_address(request, self.trusted)
         if not self.bucket.allow(ip):
-            self._log_throttled(ip)
+            self._log_once(ip, "rate limit reached for one client IP; answering without acting")
             return self._answer(query, client=None)
         headers = {
             name: request.headers[name][:300] for name in _KEPT_HEADERS if name in request.headers
@@ -202,17 +266,25 @@ class _Signup:
     async def _verify_all(
         self, request_id: int, client: str, channel_ids: list[str], refusals: list[str]
     ) -> None:
-        """Check every id with the Partner API, hand on the verified ones, record the rest."""
+        """Verify the ids (at most :data:`MAX_CALLS` calls), hand on the good ones."""
         handed = 0
         outcome, error = EventOutcome.HANDLED, None
         try:
-            async with self._slots, self.hub() as hub:
+            if channel_ids and not self.api_budget.allow(_BUDGET_KEY):
+                outcome = EventOutcome.IGNORED
+                error = "; ".join([NOT_VERIFIED, *(f"refused: {r}" for r in refusals)])
+                self._log_once("budget", "Partner API budget for signups spent; not verifying")
+            elif channel_ids:
+                async with self._slots, self.hub() as hub:
+                    found, complete = await self._client_channels(hub, client, channel_ids)
                 for channel_id in channel_ids:
-                    why = await self._one(hub, request_id, client, channel_id)
-                    if why is None:
+                    channel = found.get(channel_id)
+                    if channel is not None and _belongs(channel, client):
+                        await self._hand_on(request_id, client, channel)
                         handed += 1
-                    else:
-                        refusals.append(f"{_shown(channel_id)} ({why})")
+                        continue
+                    why = "not a channel of this client" if complete else "not verified: list cut"
+                    refusals.append(f"{_shown(channel_id)} ({why})")
         except HubError as exc:
             outcome, error = EventOutcome.FAILED, f"Partner API: {one_line(exc)}"
         if outcome is EventOutcome.HANDLED:
@@ -235,16 +307,30 @@ class _Signup:
             len(refusals),
         )
 
-    async def _one(
-        self, hub: HubClient, request_id: int, client: str, channel_id: str
-    ) -> str | None:
-        """Verify and hand on one channel; the reason it was refused, or None."""
-        try:
-            channel = await hub.get_channel(channel_id)
-        except NotFound:
-            return "not a channel of this partner"
-        if channel.client_id != client and (channel.client is None or channel.client.id != client):
-            return "belongs to another client"
+    async def _client_channels(
+        self, hub: HubClient, client: str, wanted: list[str]
+    ) -> tuple[dict[str, Channel], bool]:
+        """The client's channels among ``wanted``, and whether the list was read to its end.
+
+        One list call of the client's channels; a second page only if the first did not hold
+        every wanted id and the list goes on, and the budget has a call left.
+        """
+        found: dict[str, Channel] = {}
+        offset = 0
+        for call in range(MAX_CALLS):
+            if call and not self.api_budget.allow(_BUDGET_KEY):
+                return found, False
+            page = await hub.list_channels(filters={"client_id": client}, offset=offset)
+            found.update((c.id, c) for c in page.items if c.id in wanted)
+            offset += len(page.items)
+            ended = not page.items or page.total is None or offset >= page.total
+            if ended or all(channel_id in found for channel_id in wanted):
+                return found, ended
+        return found, False
+
+    async def _hand_on(self, request_id: int, client: str, channel: Channel) -> None:
+        """Record one verified channel and hand it on (no Partner API call)."""
+        channel_id = channel.id
         data = channel.model_dump(mode="json", exclude_none=False)
         stored = await to_thread.run_sync(
             lambda: store(
@@ -269,7 +355,6 @@ class _Signup:
                 data=data,
             )
             await hand_off(self.engine, self.handoff, event)
-        return None
 
     # -- helpers --------------------------------------------------------------------------------
 
@@ -301,16 +386,14 @@ class _Signup:
         )
         logger.info("%s refused: %s", EVENT, why)
 
-    def _log_throttled(self, ip: str) -> None:
-        """One warning per IP a minute, however many requests it sends."""
+    def _log_once(self, key: str, what: str) -> None:
+        """One warning per ``key`` (an IP, or the budget) a minute, however often it happens."""
         now = time.monotonic()
-        if now - self._throttled_logged.get(ip, -60.0) >= 60.0:
+        if now - self._throttled_logged.get(key, -60.0) >= 60.0:
             if len(self._throttled_logged) > 1000:
                 self._throttled_logged.clear()
-            self._throttled_logged[ip] = now
-            logger.warning(
-                "%s: rate limit reached for one client IP; answering without acting", EVENT
-            )
+            self._throttled_logged[key] = now
+            logger.warning("%s: %s", EVENT, what)
 
 
 def _envelope(data: dict[str, Any]) -> str:
@@ -321,7 +404,8 @@ def _envelope(data: dict[str, Any]) -> str:
 def hub_factory(settings: HubSettings) -> HubFactory:
     """A ``hub`` for :func:`signup_route`: a fresh client from ``settings`` per request."""
     settings.require_credentials()
-    return lambda: HubClient.from_settings(settings)
+    # No waiting out a 429 with more requests: a signup's calls stay within MAX_CALLS.
+    return lambda: HubClient.from_settings(settings, max_rate_limit_waits=0)
 
 
 def signup_route(
@@ -332,15 +416,21 @@ def signup_route(
     redirect: str | None = None,
     rate_limit: int = 30,
     max_verifying: int = 8,
+    api_budget: int = 60,
+    trusted_proxies: list[Network] | None = None,
 ) -> Route:
     """``GET /signup/360dialog`` as a Starlette route (see the module docstring).
 
     ``hub`` builds a :class:`~onboarding.hub.HubClient` used as an async context manager, one per
     request; ``redirect`` is ``ONBOARDING_SIGNUP_REDIRECT``; ``rate_limit`` is requests per
-    client IP a minute.
+    client IP a minute; ``api_budget`` is Partner API calls a minute for all requests together
+    (``ONBOARDING_SIGNUP_API_BUDGET``); ``trusted_proxies`` are the proxies whose
+    ``X-Forwarded-For`` is believed (``ONBOARDING_TRUSTED_PROXIES``; default none).
     """
     if rate_limit < 1:
         raise ValueError("rate_limit must be at least 1 request a minute")
+    if api_budget < 1:
+        raise ValueError("api_budget must be at least 1 call a minute")
     signup = _Signup(
         engine=engine,
         handoff=handoff,
@@ -348,5 +438,7 @@ def signup_route(
         redirect=redirect,
         rate_limit=rate_limit,
         max_verifying=max_verifying,
+        api_budget=api_budget,
+        trusted_proxies=list(trusted_proxies or []),
     )
     return Route(SIGNUP_PATH, signup.endpoint, methods=["GET"])

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from rich.console import Console
-from rich.markup import escape
 from rich.table import Table
 
+from onboarding.escaping import plain
 from onboarding.report.markdown import fmt_seconds, funnel_rows
 from onboarding.report.model import Report
 
@@ -34,7 +34,7 @@ def _funnel(report: Report) -> Table:
         table.add_row(name, str(count), share)
     for failure in report.funnel.failures:
         table.add_row(
-            f"  {failure.state}: {escape(failure.reason)}", str(failure.count), "", style="red"
+            plain(f"  {failure.state}: {failure.reason}"), str(failure.count), "", style="red"
         )
     return table
 
@@ -58,10 +58,10 @@ def _waiting(report: Report) -> Table:
     for w in report.waiting:
         waited = fmt_seconds(w.waited_seconds) + (" [red](overdue)[/]" if w.overdue else "")
         table.add_row(
-            escape(w.channel_id),
-            escape(w.client_name or w.client_id),
-            w.state,
-            escape(w.availability_status or "—"),
+            plain(w.channel_id),
+            plain(w.client_name or w.client_id),
+            plain(w.state),
+            plain(w.availability_status or "—"),
             waited,
         )
     return table
@@ -75,5 +75,5 @@ def _alerts(report: Report) -> Table:
     for column in ("kind", "raised", "resolved", "open"):
         table.add_column(column, justify="left" if column == "kind" else "right")
     for kind in alerts.by_kind:
-        table.add_row(escape(kind.kind), str(kind.raised), str(kind.resolved), str(kind.open))
+        table.add_row(plain(kind.kind), str(kind.raised), str(kind.resolved), str(kind.open))
     return table

@@ -1,4 +1,5 @@
-"""Assemble the sandbox: the Partner API at ``/api/v2``, the control API at ``/sandbox``."""
+"""Assemble the sandbox: the Partner API at ``/api/v2``, the Messaging API's ``/v1/configs/webhook``
+(a channel's own key), the control API at ``/sandbox``."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from starlette.types import ASGIApp
 from onboarding.sandbox.control_api import control_routes
 from onboarding.sandbox.demo_partner import DemoPartner, demo_partner_routes
 from onboarding.sandbox.errors import EXCEPTION_HANDLERS
+from onboarding.sandbox.messaging_api import messaging_router
 from onboarding.sandbox.models import utcnow
 from onboarding.sandbox.partner_api import PartnerGate, partner_router
 from onboarding.sandbox.scenarios import SCENARIOS, DemoHook, seed_scenario
@@ -24,9 +26,10 @@ from onboarding.sandbox.state import (
     SandboxState,
 )
 
-__all__ = ["API_PREFIX", "create_app"]
+__all__ = ["API_PREFIX", "MESSAGING_PREFIX", "create_app"]
 
 API_PREFIX = "/api/v2"
+MESSAGING_PREFIX = "/v1"  # the Messaging API side: /v1/configs/webhook
 
 
 def create_app(
@@ -75,6 +78,7 @@ def create_app(
     app = Starlette(
         routes=[
             Mount(API_PREFIX, app=PartnerGate(partner_router(), state)),
+            Mount(MESSAGING_PREFIX, app=PartnerGate(messaging_router(), state)),
             *control_routes(),
             *demo_partner_routes(demo_partner),
         ],

@@ -250,6 +250,11 @@ async def api_key_count(request: Request) -> Response:
     )
 
 
+async def channel_webhooks(request: Request) -> Response:
+    """``GET /sandbox/channel_webhooks``: what the Messaging API side set, by channel id."""
+    return JSONResponse(dict(_admin(request).channel_webhooks))
+
+
 async def faults(request: Request) -> Response:
     """``POST`` queues a fault (``duration``: timed), ``DELETE`` clears them, ``GET`` lists them."""
     state = _admin(request)
@@ -351,6 +356,7 @@ def control_routes() -> list[Route]:
         Route("/sandbox/channels/{channel_id}/api_keys", api_key_count, methods=["GET"]),
         Route("/sandbox/channels/{channel_id}/permission", grant_permission, methods=["POST"]),
         Route("/sandbox/signup", signup, methods=["POST"]),
+        Route("/sandbox/channel_webhooks", channel_webhooks, methods=["GET"]),
         Route("/sandbox/faults", faults, methods=["GET", "POST", "DELETE"]),
         Route("/sandbox/requests", requests, methods=["GET", "DELETE"]),
         Route("/sandbox/webhooks", webhooks, methods=["GET"]),

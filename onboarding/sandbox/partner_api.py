@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import secrets
 from typing import Any
+from urllib.parse import unquote
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -47,7 +48,7 @@ def _caller(request: Request) -> Partner:
 
 def _authorize(request: Request) -> str:
     """The path's partner id, once the caller has proven it may act for it (401/403 otherwise)."""
-    partner_id = request.path_params["partner_id"]
+    partner_id = unquote(request.path_params["partner_id"])
     if _caller(request).id != partner_id:
         raise ApiError(403, f"Not allowed to access partner {partner_id}")
     return partner_id
@@ -114,7 +115,7 @@ async def create_api_key(request: Request) -> Response:
     """``POST /partners/{partner_id}/channels/{channel_id}/api_keys``: a new Messaging API key."""
     partner_id = _authorize(request)
     state = _state(request)
-    channel_id = request.path_params["channel_id"]
+    channel_id = unquote(request.path_params["channel_id"])
     channel = state.channels.get(channel_id)
     if channel is None or channel["partner_id"] != partner_id:
         raise ApiError(404, f"Channel {channel_id} not found")
@@ -125,15 +126,20 @@ async def create_api_key(request: Request) -> Response:
     state.api_key_counts[channel_id] += 1
     key_id = new_id("AK")
     state.active_api_keys[channel_id] = key_id  # the channel's earlier keys stop working
-    return JSONResponse(_key_body(state.key_shape, key_id, channel_id), 201)
-
-
-def _key_body(shape: str, key_id: str, channel_id: str) -> dict[str, Any]:
-    """A new key in ``shape`` (see :data:`~onboarding.sandbox.state.KEY_SHAPES`)."""
     value = secrets.token_urlsafe(24)
+    state.issue_channel_key(channel_id, value)
+    # The sandbox serves the Messaging API side too: the key's address is the sandbox itself.
+    address = f"{request.url.scheme}://{request.url.netloc}"
+    return JSONResponse(_key_body(state.key_shape, key_id, channel_id, value, address), 201)
+
+
+def _key_body(
+    shape: str, key_id: str, channel_id: str, value: str, address: str = MESSAGING_API_URL
+) -> dict[str, Any]:
+    """A new key in ``shape`` (see :data:`~onboarding.sandbox.state.KEY_SHAPES`)."""
     key = {
         "id": key_id,
-        "address": MESSAGING_API_URL,
+        "address": address,
         "api_key": value,
         "app_id": "app-" + channel_id,
     }
@@ -197,7 +203,7 @@ class PartnerGate:
             await self.router(scope, receive, send)
             return
         method = scope["method"]
-        self.state.count_request(f"{method} {self._template(scope)}")
+        self.state.count_request(f"{method} {self._template(_on_raw_path(scope))}")
         fault = self.state.faults.take(method, scope["path"])
         if fault is not None and fault.kind == "slow":
             await asyncio.sleep(fault.delay)
@@ -212,4 +218,14 @@ class PartnerGate:
             response = error_response(fault.http_status, message, headers=headers)
             await response(scope, receive, send)
             return
-        await self.router(scope, receive, send)
+        await self.router(_on_raw_path(scope), receive, send)
+
+
+def _on_raw_path(scope: Scope) -> Scope:
+    """``scope`` routed on its path as sent, so an id holding an encoded ``/`` (``%2F``) stays
+    one path segment, as on the real Partner API; the handlers decode the path parameters.
+    """
+    raw = scope.get("raw_path")
+    if not raw:
+        return scope
+    return {**scope, "path": raw.decode("latin-1").split("?", 1)[0]}

@@ -106,6 +106,10 @@ class SandboxState:
     api_key_counts: Counter[str] = field(default_factory=Counter)
     # Generating a channel's key revokes its earlier ones (as the 360dialog Hub documents).
     active_api_keys: dict[str, str] = field(default_factory=dict)
+    # The Messaging API side: each working key's value -> its channel, and what
+    # ``POST /v1/configs/webhook`` set for each channel (the number's own webhook).
+    channel_keys: dict[str, str] = field(default_factory=dict)
+    channel_webhooks: dict[str, Json] = field(default_factory=dict)
     # Channels whose client has not granted permission yet -> the status key creation answers.
     permission_pending: dict[str, int] = field(default_factory=dict)
     api_key_refusals: Counter[str] = field(default_factory=Counter)
@@ -158,6 +162,19 @@ class SandboxState:
         """Zero the request counters."""
         self.request_counts = Counter()
         self.request_total = 0
+
+    def issue_channel_key(self, channel_id: str, value: str) -> None:
+        """Make ``value`` the channel's one working Messaging API key (earlier ones stop)."""
+        for old in [key for key, owner in self.channel_keys.items() if owner == channel_id]:
+            del self.channel_keys[old]
+        self.channel_keys[value] = channel_id
+
+    def channel_for_key(self, value: str) -> str | None:
+        """The channel whose working key is ``value``, compared in constant time."""
+        for key, channel_id in self.channel_keys.items():
+            if secrets.compare_digest(key.encode(), value.encode()):
+                return channel_id
+        return None
 
     # -- objects ------------------------------------------------------------------------------
 
@@ -338,6 +355,8 @@ class SandboxState:
         self.tokens.clear()
         self.api_key_counts = Counter()
         self.active_api_keys = {}
+        self.channel_keys = {}
+        self.channel_webhooks = {}
         self.permission_pending = {}
         self.api_key_refusals = Counter()
         self.reset_counts()

@@ -225,10 +225,10 @@ def adopt_channels(
     partner_id: str,
     channels: Sequence[tuple[str, str]],
     now: datetime | None = None,
-) -> None:
+) -> list[OnboardingRun]:
     """Record ``(channel_id, client_id)`` channels as adopted: finished runs that never key."""
     now = now or utcnow()
-    session.add_all(
+    runs = [
         _new_run(
             partner_id=partner_id,
             channel_id=channel_id,
@@ -242,8 +242,10 @@ def adopt_channels(
             settled_at=now,
         )
         for channel_id, client_id in channels
-    )
+    ]
+    session.add_all(runs)
     session.flush()
+    return runs
 
 
 def update_run(session: Session, *, run_id: int, **fields: Any) -> OnboardingRun:

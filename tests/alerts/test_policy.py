@@ -32,6 +32,7 @@ def test_every_kind_has_a_hint_and_severity() -> None:
     """Each kind says how bad it is and what to check."""
     assert {k.value for k in AlertKind} == {
         "channel_error",
+        "channel_not_found",
         "setup_deadline_exceeded",
         "unknown_status",
         "auth_failed",

@@ -85,16 +85,33 @@ def test_naive_poller_runs_standalone(sandbox: SandboxServer) -> None:
     assert sorted(out.splitlines()) == sorted(f"{channel_id}: ready" for channel_id in ids), out
 
 
-def test_waiting_bench_parks_wakes_and_starts_each_run_once() -> None:
-    """bench_waiting, as deployed at N = 6: all parked without a process, all completed, each
+@pytest.mark.parametrize(
+    "setup",
+    [
+        pytest.param((), id="one-server"),
+        pytest.param(
+            ("--backend", "postgresql", "--cluster", "2", "--executors", "2"),
+            id="scaled-out",
+            marks=pytest.mark.postgres,
+        ),
+    ],
+)
+def test_waiting_bench_parks_wakes_and_starts_each_run_once(setup: tuple[str, ...]) -> None:
+    """bench_waiting, as deployed at N = 6 (one Prefect server, or deployments/scale's setup
+    with two API processes and two workers): all parked without a process, all completed, each
     flow run executed exactly once."""
     out = run_script(
         "bench_waiting.py",
         *("--n", "6", "--idle", "1", "--sweep-every", "3"),
         *("--detect-sample", "2", "--detect-window", "2", "--webhooks", "3"),
+        *setup,
     )
+    if setup:
+        assert "CPU-s per onboarding by process: prefect-api-0 " in out, out
+        assert "prefect-api-1 " in out, out
+        assert "serve2 " in out, out
     assert "all 6 onboardings tracked and parked" in out, out
-    assert "Prefect lists 6 runs AwaitingChannel" in out, out
+    assert "Prefect lists 6 runs scheduled ahead" in out, out
     assert "waiting: 0 flow-run processes" in out, out
     assert "webhooks: 3 channels turned ready 1/s" in out, out
     assert "flip -> partner callback delivered: p50" in out, out

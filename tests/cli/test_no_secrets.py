@@ -83,6 +83,7 @@ COMMANDS = {
     "doctor": ["doctor"],  # sends its test notice to the loopback sink
     "status": ["status"],
     "sweep": ["sweep"],
+    "webhook show": ["webhook", "show"],
 }
 
 

@@ -25,7 +25,7 @@ def test_receiver_command_stores_and_answers_on_the_configured_port(onboarding_e
     env = {
         **os.environ,
         **onboarding_env,
-        "ONBOARDING_WEBHOOK_TOKEN": "receiver-cli-token",
+        "ONBOARDING_WEBHOOK_TOKEN": "receiver-cli-token-0123456789",
         "ONBOARDING_RECEIVER_HOST": "127.0.0.1",
         "ONBOARDING_RECEIVER_PORT": str(port),
     }
@@ -47,7 +47,7 @@ def test_receiver_command_stores_and_answers_on_the_configured_port(onboarding_e
         wait_for(healthy, what="the receiver to answer", timeout=60)
         assert process.poll() is None
         body = json.dumps({"event": "client_created", "data": {"id": "cl-receiver-cli"}})
-        answer = httpx.post(f"{base}/hooks/360dialog/receiver-cli-token", content=body)
+        answer = httpx.post(f"{base}/hooks/360dialog/receiver-cli-token-0123456789", content=body)
         assert answer.status_code == 202
         wrong = httpx.post(f"{base}/hooks/360dialog/not-the-token", content=body)
         assert wrong.status_code in (401, 404)
@@ -58,4 +58,4 @@ def test_receiver_command_stores_and_answers_on_the_configured_port(onboarding_e
     finally:
         process.terminate()
         output = process.communicate(timeout=30)[0].decode()
-    assert "receiver-cli-token" not in output
+    assert "receiver-cli-token-0123456789" not in output

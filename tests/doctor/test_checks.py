@@ -121,6 +121,11 @@ def test_unmigrated_database_fails_with_the_upgrade_command(
     empty_db_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A database without the schema fails and says `onboarding db upgrade`."""
+    from onboarding.store.readiness import sqlite_path
+
+    path = sqlite_path(empty_db_url)
+    if path is not None:
+        path.touch()  # an empty SQLite file; a missing one is "does not exist" (and not created)
     monkeypatch.setenv("ONBOARDING_DATABASE_URL", empty_db_url)
     check = check_database(load_settings())
     assert check.status is Status.FAIL

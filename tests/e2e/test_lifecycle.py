@@ -13,10 +13,9 @@ import httpx
 import pytest
 from prefect.client.orchestration import get_client
 from prefect.exceptions import ObjectNotFound
-from prefect.states import Cancelled, Pending
+from prefect.states import Cancelled, Cancelling
 from sqlalchemy import MetaData, delete, select
 
-from onboarding.orchestration.executor import CLAIMED, WOKEN
 from onboarding.orchestration.flow_runs import DEPLOYMENT_NAME
 from onboarding.store import make_engine
 from tests.e2e.helpers import history_runs, sweep_now, wait_for
@@ -138,60 +137,6 @@ def _flow_run_of_deployment(flow_run_id: str, deployment_id: UUID):
     return flow_run if flow_run.state.is_completed() else None
 
 
-def test_deployment_deleted_and_recreated_mid_wait_every_onboarding_completes(
-    deployed, sandbox, callback_receiver
-):
-    """``onboard-channel`` deleted in Prefect while four onboardings wait: three parked runs go
-    with it, a woken one is left behind pointing at the deleted id. The executor registers the
-    deployment again and serves the new id, a new channel's webhook parks under it, and once
-    the channels are ready one sweep gives each onboarding a run under it: each completes, one
-    key and one callback each; the stranded run never executes."""
-    channels = [sandbox.create_channel(send_webhook=False)["id"] for _ in range(4)]
-    sweep_now()  # parks them (no webhook handoff is still in flight at the deletion)
-    flow_runs = {channel_id: _parked(deployed, channel_id).flow_run_id for channel_id in channels}
-    stranded = UUID(flow_runs[channels[0]])
-    old = _onboarding_deployment_id()
-    assert old is not None
-    with get_client(sync_client=True) as client:
-        # Held as Claimed so no executor takes it before the deletion; woken right after it,
-        # as if a channel_ready webhook had woken it just before and no executor claimed it yet.
-        client.set_flow_run_state(stranded, Pending(name=CLAIMED), force=True)
-        client.delete_deployment(old)
-        client.set_flow_run_state(stranded, Pending(name=WOKEN), force=True)
-        for channel_id in channels[1:]:
-            with pytest.raises(ObjectNotFound):
-                client.read_flow_run(UUID(flow_runs[channel_id]))
-
-    def recreated() -> UUID | None:
-        current = _onboarding_deployment_id()
-        return current if current not in (None, old) else None
-
-    current = wait_for(recreated, what="the executor to register onboard-channel again", timeout=60)
-    # A new channel's webhook: the receiver, which looked the deployment up before, parks it
-    # under the new one.
-    late = sandbox.create_channel()["id"]
-    _parked(deployed, late)
-    channels.append(late)
-    for channel_id in channels:
-        sandbox.set_status(channel_id, "ready", status="ready", send_webhook=False)
-    sweep_now()
-    for channel_id in channels:
-        wait_for(
-            lambda c=channel_id: _state(deployed, c) == "completed", what="completion", timeout=120
-        )
-    assert len(callback_receiver.calls) == len(channels)
-    assert [sandbox.api_key_count(channel_id) for channel_id in channels] == [1] * len(channels)
-    for channel_id in channels:
-        [run] = history_runs(deployed.db_url, channel_id)
-        flow_run = wait_for(
-            lambda r=run: _flow_run_of_deployment(r.flow_run_id, current),
-            what="its flow run to complete",
-        )
-        assert flow_run.deployment_id == current
-    with get_client(sync_client=True) as client:
-        assert not any(state.is_running() for state in client.read_flow_run_states(stranded))
-
-
 def test_reset_history_under_the_same_prefect_still_onboards(deployed, sandbox, callback_receiver):
     """After the history is emptied, the same channel ids onboard again and complete: no flow
     run of the old history is reused."""
@@ -215,7 +160,8 @@ def test_channels_ready_before_install_are_adopted_never_keyed(
     deployed, sandbox, callback_receiver, alert_sink
 ):
     """20 channels ready before the first sweep, then channel_live for each: no key, no
-    callback, no alert; ``onboarding rekey --yes`` rotates one on purpose."""
+    callback, no alert; ``onboarding onboard`` creates none either and points to ``rekey``;
+    ``onboarding rekey --yes`` rotates one on purpose."""
     _wipe_history(deployed.db_url)
     ready = sandbox.bulk_channels(20, availability_status="ready", status="ready")
     alert_sink.reset()
@@ -228,6 +174,19 @@ def test_channels_ready_before_install_are_adopted_never_keyed(
     assert sum(sandbox.api_key_count(channel_id) for channel_id in ready) == 0
     assert callback_receiver.calls == []
     assert alert_sink.received == []
+
+    # `onboarding onboard` on an adopted channel: no key, and the way to rotate one on purpose.
+    onboard = subprocess.run(
+        [sys.executable, "-m", "onboarding.cli", "onboard", ready[1]],
+        env={**os.environ, **deployed.env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert onboard.returncode == 0, onboard.stderr[-2000:]
+    assert "onboarding rekey" in " ".join(onboard.stdout.split())
+    assert sandbox.api_key_count(ready[1]) == 0
+    assert callback_receiver.calls == []
 
     result = subprocess.run(
         [sys.executable, "-m", "onboarding.cli", "rekey", ready[0], "--yes"],
@@ -293,7 +252,7 @@ def test_ready_webhooks_racing_a_sweep_wake_each_onboarding_once(
         _post(deployed, "channel_ready", sandbox.channel(channel["id"]))
     sweeper.join()
     for channel in channels:
-        wait_for(lambda c=channel: _state(deployed, c["id"]) == "completed", timeout=180)
+        wait_for(lambda c=channel: _state(deployed, c["id"]) == "completed", timeout=300)
     assert len(callback_receiver.calls) == len(channels)
     assert [sandbox.api_key_count(c["id"]) for c in channels] == [1] * len(channels)
 
@@ -360,3 +319,44 @@ def test_channel_without_status_is_recorded_as_unknown_by_the_sweep(deployed, sa
     alerts = [b for b in alert_sink.received if channel["id"] in json.dumps(b)]
     assert len(alerts) == 1
     assert "status" in json.dumps(alerts[0]).lower()
+
+
+def test_cancel_while_the_key_request_is_in_flight_ends_cancelled(
+    deployed, sandbox, callback_receiver, alert_sink
+):
+    """Cancel (what the UI's Cancel does) while the key request is in flight: within seconds
+    the flow run is Cancelled and the history cancelled; no key reaches the partner, no alert,
+    no second key request."""
+    channel_id = sandbox.create_channel(send_webhook=False)["id"]
+    sweep_now()
+    [run] = history_runs(deployed.db_url, channel_id)
+    flow_run_id = UUID(run.flow_run_id)
+    sandbox.add_fault("slow", count=1, delay=20, path_contains="api_keys", method="POST")
+    alert_sink.reset()
+    sandbox.set_status(channel_id, "ready", status="ready")  # its webhook wakes the run
+
+    def key_request_in_flight() -> bool:
+        with get_client(sync_client=True) as client:
+            task_runs = client.read_task_runs()
+        return any(
+            task_run.flow_run_id == flow_run_id
+            and task_run.name.startswith("notify-partner")
+            and task_run.state is not None
+            and task_run.state.is_running()
+            for task_run in task_runs
+        )
+
+    wait_for(key_request_in_flight, timeout=90, what="the key request to be in flight")
+    with get_client(sync_client=True) as client:
+        client.set_flow_run_state(flow_run_id, Cancelling(message="cancelled by a person"))
+
+    def cancelled() -> bool:
+        with get_client(sync_client=True) as client:
+            state = client.read_flow_run(flow_run_id).state
+        return state is not None and state.is_cancelled()
+
+    wait_for(cancelled, timeout=30, what="the flow run to end Cancelled")
+    assert wait_for(lambda: _state(deployed, channel_id) == "cancelled", timeout=10)
+    assert [c for c in callback_receiver.calls if channel_id in c[0].decode()] == []
+    assert [a for a in alert_sink.received if channel_id in json.dumps(a, default=str)] == []
+    assert sandbox.api_key_count(channel_id) <= 1

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 
+from onboarding.orchestration.flow_runs import is_parked
 from tests.e2e.helpers import flow_runs_named, history_runs, sweep_now, wait_for
 
 pytestmark = pytest.mark.slow
@@ -19,7 +22,7 @@ def test_lost_webhook_is_found_by_the_sweep_and_completes(deployed, sandbox, cal
     assert run.trigger == "schedule"
     assert run.state == "waiting"
     [flow_run] = flow_runs_named(name)
-    assert flow_run.state.name == "AwaitingChannel"
+    assert is_parked(flow_run)
     assert {"onboarding", f"client:{channel['client_id']}"} <= set(flow_run.tags)
 
     sandbox.set_status(channel["id"], "ready", status="ready")
@@ -35,7 +38,7 @@ def test_lost_webhook_is_found_by_the_sweep_and_completes(deployed, sandbox, cal
 
 def test_deployment_run_hands_over_to_a_parked_run_then_finishes_when_woken(deployed, sandbox):
     """A deployment run that finds its channel setting_up ends, handing the wait to a new
-    parked run (AwaitingChannel, no process held) that finishes once the sweep wakes it."""
+    parked run (Scheduled ahead, no process held) that finishes once the sweep wakes it."""
     from prefect.client.orchestration import get_client
     from prefect.deployments import run_deployment
 
@@ -55,7 +58,8 @@ def test_deployment_run_hands_over_to_a_parked_run_then_finishes_when_woken(depl
     assert run.state == "waiting"
     assert run.flow_run_id in state(flow_run.id).message
     parked = state(run.flow_run_id)
-    assert parked.name == "AwaitingChannel"
+    assert parked.is_scheduled()
+    assert parked.state_details.scheduled_time > datetime.now(UTC)
     assert "still setting up" in parked.message
     sandbox.set_status(channel["id"], "ready", status="ready")
     sweep_now()

@@ -1,12 +1,12 @@
-"""An executor dies (kill -9, with the flow runs in it) in the middle of 100 onboardings.
+"""A worker dies (kill -9, with the flow runs in it) in the middle of 100 onboardings.
 
-Prefect's documented zombie automation is installed and executors send heartbeats: the killed
-runs are marked ``Crashed`` by it and revived by the watcher, and 20 onboardings parked all along
-stay parked through several heartbeat periods.
+The killed runs stay ``Running`` in Prefect; the watcher makes them due again once their history
+has not moved for the owner lease, and another worker carries them on from the steps recorded.
+20 onboardings parked all along stay parked.
 
 It runs against its own Prefect server (PostgreSQL + Redis, deployments/scale/cluster.py), not the
-session's harness, because the session's shared serving process serves the same deployment names
-there and would pick up these runs.
+session's harness, because the session's worker serves the same pool there and would pick up
+these runs.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import asyncio
 import json
 import os
 import signal
+import subprocess
 import sys
 import time
 from collections import Counter
@@ -29,7 +30,8 @@ from sqlalchemy import Engine
 from sqlmodel import select
 
 from deployments.scale.cluster import Cluster, ClusterSpec
-from deployments.zombie_automation import ensure_zombie_automation
+from onboarding.launcher.deploy import apply_deployments, worker_command
+from onboarding.orchestration.flow_runs import is_parked
 from onboarding.runtime import engine_for
 from onboarding.store import OnboardingRun, session_scope, upgrade
 from tests.cli_process import run_cli
@@ -42,10 +44,9 @@ pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.timeout(900)]
 
 COUNT = 100
 PARKED = 20  # onboardings whose channel stays setting_up throughout
-HEARTBEAT = 30  # PREFECT_FLOWS_HEARTBEAT_FREQUENCY (Prefect's minimum)
-ZOMBIE_WITHIN = 60  # the automation's seconds of silence before Crashed
 SWEEP_SPACING = 8.0  # seconds between the recovery's sweeps
-LEASE = 90  # ONBOARDING_OWNER_LEASE: above ZOMBIE_WITHIN, as deployments/README.md says
+KEY_DELAY = 3.0  # seconds the sandbox takes to answer each key creation
+LEASE = 30  # ONBOARDING_OWNER_LEASE: well above the longest step (under a second here)
 REDIS_DB = int(os.environ.get("ONBOARDING_TEST_REDIS_DB", "11")) + 1
 DEPLOYMENTS = ["onboard-channel/onboard-channel", "watch-channels/watch-channels"]
 
@@ -91,26 +92,20 @@ def _flow_runs() -> list[Any]:
         )
 
 
-def _crashed_by_automation(flow_run_id: Any) -> bool:
-    """Whether the zombie automation marked this flow run ``Crashed`` at some point."""
-    with get_client(sync_client=True) as client:
-        states = client.read_flow_run_states(flow_run_id)
-    return any(state.is_crashed() and "heartbeat" in (state.message or "") for state in states)
+def _executing() -> list[Any]:
+    return [r for r in _flow_runs() if r.state.type.value in ("RUNNING", "PENDING")]
 
 
 def _serve(cluster: Cluster, name: str, env: dict[str, str]) -> Any:
-    """Start `python -m deployments.serve` and wait until its deployments are registered."""
-    process = cluster.spawn(name, [sys.executable, "-m", "deployments.serve"], env)
-
-    def registered() -> bool:
-        assert process.poll() is None, cluster.tail(name)
-        with get_client(sync_client=True) as client:
-            try:
-                return all(client.read_deployment_by_name(d) for d in DEPLOYMENTS)
-            except Exception:
-                return False
-
-    wait_for(registered, timeout=90, what=f"{name} to register its deployments")
+    """Start an `onboarding` worker on the cluster's pool (prefect.yaml deployed before)."""
+    process = subprocess.Popen(
+        [sys.executable, *worker_command(limit=20)],
+        env={**os.environ, **env, "PREFECT_WORKER_QUERY_SECONDS": "1"},
+        stdout=cluster.log_path(name).open("ab"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    cluster.processes[name] = process
     return process
 
 
@@ -136,7 +131,7 @@ def _sweep_from_cli(env: dict[str, str]) -> None:
     assert result.returncode == 0, result.stderr[-3000:]
 
 
-def test_killed_executor_loses_no_onboarding(
+def test_killed_worker_loses_no_onboarding(
     own_prefect, sandbox, sink_server, callback_receiver, monkeypatch
 ):
     """kill -9 mid-way through 100 runs, restart: all complete, each notified exactly once."""
@@ -147,7 +142,6 @@ def test_killed_executor_loses_no_onboarding(
     env = {
         **cluster.base_env,
         "PREFECT_API_URL": api_url,
-        "ONBOARDING_EXECUTOR_POLL": "1",
         "PREFECT_LOGGING_LEVEL": "INFO",
         "D360_HUB_URL": sandbox.api_url,
         "D360_PARTNER_ID": sandbox.partner_id,
@@ -156,7 +150,6 @@ def test_killed_executor_loses_no_onboarding(
         "ONBOARDING_RETRY_DELAY": "0.1",
         "ONBOARDING_SWEEP_INTERVAL": "3600",
         "ONBOARDING_OWNER_LEASE": str(LEASE),
-        "PREFECT_FLOWS_HEARTBEAT_FREQUENCY": str(HEARTBEAT),
         "ONBOARDING_ALERT_URLS": sink_server.url,
         "ONBOARDING_CALLBACK_URL": callback_receiver.url,
         "ONBOARDING_CALLBACK_SECRET": "kill-callback-secret",
@@ -167,22 +160,37 @@ def test_killed_executor_loses_no_onboarding(
         updates={PREFECT_API_URL: api_url, PREFECT_API_AUTH_STRING: cluster.spec.auth_string}
     ):
         try:
-            assert asyncio.run(ensure_zombie_automation(within=ZOMBIE_WITHIN))
+            asyncio.run(
+                apply_deployments(
+                    env={**os.environ, **env},
+                    sweep_interval=3600,
+                    log_path=cluster.log_path("deploy"),
+                )
+            )
             channels = sandbox.bulk_channels(COUNT)
             parked = sandbox.bulk_channels(PARKED)
             first = _serve(cluster, "serve-1", env)
             _sweep()
             assert {run.state for run in _runs(history_url)} == {"waiting"}
+            # Each key takes KEY_DELAY s to create, so the woken runs are still executing in
+            # waves of the worker's limit when the sweep that woke them has finished.
+            sandbox.add_fault(
+                "slow", count=COUNT, delay=KEY_DELAY, path_contains="/api_keys", method="POST"
+            )
             for channel_id in channels:
                 sandbox.set_status(channel_id, "ready", status="ready", send_webhook=False)
             _sweep()
 
-            wait_for(lambda: _completed(history_url) >= 5, timeout=300, what="5 completions")
+            wait_for(
+                lambda: _completed(history_url) >= 1 and len(_executing()) >= 3,
+                timeout=300,
+                what="a first completion with runs still executing",
+            )
             os.killpg(first.pid, signal.SIGKILL)  # the process and the flow runs it started
             first.wait(timeout=30)
             killed_at = time.monotonic()
             completed_before = _completed(history_url)
-            stuck = [r for r in _flow_runs() if r.state.type.value in ("RUNNING", "PENDING")]
+            stuck = _executing()
             assert completed_before < COUNT, "every run finished before the kill: nothing tested"
             assert stuck, "no run was executing at the kill: the takeover was not exercised"
 
@@ -208,20 +216,18 @@ def test_killed_executor_loses_no_onboarding(
             raise
 
         flow_runs = _flow_runs()
-        crashed_by_automation = [run.id for run in stuck if _crashed_by_automation(run.id)]
     states = {run.channel_id: run.state for run in _runs(history_url)}
     assert [states[cid] for cid in channels] == ["completed"] * COUNT
     assert [states[cid] for cid in parked] == ["waiting"] * PARKED
     assert Counter(run.parameters["channel_id"] for run in flow_runs) == Counter(channels + parked)
-    assert all(
-        run.state.is_completed() for run in flow_runs if run.parameters["channel_id"] in channels
-    )
-    # Parked through several heartbeat periods, and never marked Crashed.
-    assert all(
-        run.state.name == "AwaitingChannel"
+    not_completed = [
+        (run.parameters["channel_id"], run.state.name, run.state.message)
         for run in flow_runs
-        if run.parameters["channel_id"] in parked
-    )
+        if run.parameters["channel_id"] in channels and not run.state.is_completed()
+    ]
+    assert not not_completed
+    # Parked all along, never taken by a worker.
+    assert all(is_parked(run) for run in flow_runs if run.parameters["channel_id"] in parked)
     # No follow-up step that finished ran again. One killed after creating its key but before
     # recording the delivery runs again (attempt 2, a new key that revokes the first): allowed
     # only for the runs executing at the kill, and the partner's last key is the working one.
@@ -242,8 +248,5 @@ def test_killed_executor_loses_no_onboarding(
         assert len(callbacks[cid]) <= last["attempt"]
     print(
         f"\nkilled with {completed_before}/{COUNT} completed and {len(stuck)} running; "
-        f"all done {recovery:.0f}s after the kill; follow-ups repeated: {len(repeated)}; "
-        f"{len(crashed_by_automation)} marked Crashed by the zombie automation before the watcher "
-        "revived them (reported, not asserted: how many depends on where each run was at the kill "
-        "and on the automation's evaluation cadence)"
+        f"all done {recovery:.0f}s after the kill; follow-ups repeated: {len(repeated)}"
     )

@@ -7,11 +7,11 @@ import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from prefect import flow, get_client
-from prefect.states import Crashed, Running
+from prefect import get_client
+from prefect.states import Crashed, Pending, Running
 from sqlmodel import update
 
-from onboarding.orchestration.flow_runs import awaiting_state, revive_stalled_runs
+from onboarding.orchestration.flow_runs import awaiting_state, is_parked, revive_stalled_runs
 from onboarding.runtime import history_engine
 from onboarding.store import OnboardingRun, RunState, session_scope, settle_run, start_or_get_run
 from tasks.sweep import close_orphaned, revive_stalled
@@ -19,14 +19,15 @@ from tasks.sweep import close_orphaned, revive_stalled
 ON_POSTGRESQL = pytest.mark.parametrize("test_database", ["postgresql"], indirect=True)
 
 
-@flow(name="stand-in-onboarding")
-def _stand_in() -> None:
-    """A flow whose runs stand for onboarding runs (they are never executed)."""
-
-
 async def _flow_run_in(state: object, tags: list[str] | None = None) -> str:
+    """A run of a stand-in deployment in no work pool: no worker ever executes it, and Prefect
+    reschedules it as it does any deployment's run."""
     async with get_client() as client:
-        flow_run = await client.create_flow_run(_stand_in, state=state, tags=tags)
+        flow_id = await client.create_flow_from_name("stand-in-onboarding")
+        deployment_id = await client.create_deployment(flow_id=flow_id, name="stand-in")
+        flow_run = await client.create_flow_run_from_deployment(
+            deployment_id, state=state, tags=tags
+        )
     return str(flow_run.id)
 
 
@@ -47,10 +48,33 @@ async def test_stuck_running_and_crashed_runs_are_revived_parked_and_fresh_are_n
     revived = await revive_stalled_runs([stuck, crashed, parked, fresh], older_than=cutoff)
 
     assert sorted(revived) == sorted([stuck, crashed])
-    assert await _state_of(stuck) == ("SCHEDULED", "Revived")
-    assert await _state_of(crashed) == ("SCHEDULED", "Revived")
-    assert (await _state_of(parked))[1] == "AwaitingChannel"
+    assert await _state_of(stuck) == ("SCHEDULED", "Scheduled")
+    assert await _state_of(crashed) == ("SCHEDULED", "Scheduled")
+    async with get_client() as client:
+        assert is_parked(await client.read_flow_run(parked))
     assert (await _state_of(fresh))[0] == "RUNNING"
+
+
+async def test_runs_that_never_started_are_revived_without_waiting_for_the_lease(prefect_api):
+    """A wake or a claim cut off half-way leaves a run Pending (or Crashed) that never started:
+    made due again once past the short grace, though its history is not stale; a Pending run
+    within the grace (a claim in progress) is left alone."""
+    half_woken = await _flow_run_in(Pending())
+    failed_submission = await _flow_run_in(Pending())
+    async with get_client() as client:  # as a worker reports a run it could not submit
+        await client.set_flow_run_state(failed_submission, Crashed(), force=True)
+    grace_ends = datetime.now(UTC)
+    claiming = await _flow_run_in(Pending())
+
+    revived = await revive_stalled_runs(
+        [half_woken, failed_submission, claiming],
+        older_than=grace_ends - timedelta(hours=1),
+        stale=[],
+        unstarted_before=grace_ends,
+    )
+
+    assert sorted(revived) == sorted([half_woken, failed_submission])
+    assert (await _state_of(claiming))[0] == "PENDING"
 
 
 @ON_POSTGRESQL
@@ -79,7 +103,7 @@ async def test_sweep_revives_only_onboardings_without_progress_for_the_lease(
         assert time.monotonic() < deadline, "the dead onboarding was never revived"
         await asyncio.sleep(0.2)
     assert revived == ["dead-channel"]
-    assert await _state_of(dead) == ("SCHEDULED", "Revived")
+    assert await _state_of(dead) == ("SCHEDULED", "Scheduled")
     assert await revive_stalled.fn() == []  # now due, not stuck: left to the runner
 
 

@@ -20,13 +20,7 @@ from onboarding.hub import (
 from onboarding.sandbox import OTHER_API_KEY
 from tests.fixtures.sandbox import SandboxServer
 
-from .conftest import HubFactory
-
-CHANNELS = "GET /partners/{partner_id}/channels"
-
-
-def _channel_calls(sandbox: SandboxServer) -> int:
-    return sandbox.request_counts()["counts"].get(CHANNELS, 0)
+from .conftest import HubFactory, channel_listings
 
 
 @pytest.mark.parametrize(
@@ -34,7 +28,7 @@ def _channel_calls(sandbox: SandboxServer) -> int:
     [pytest.param("wrong-key", False, id="401"), pytest.param(OTHER_API_KEY, True, id="403")],
 )
 async def test_auth_failures_raise_auth_error_without_retry(
-    make_hub: HubFactory, sandbox: SandboxServer, key: str, forbidden: bool
+    make_hub: HubFactory, sent: list[httpx.Request], key: str, forbidden: bool
 ) -> None:
     """A wrong key (401) or another partner's key (403) raises AuthError after one request."""
     hub = make_hub(auth=ApiKeyAuth(key))
@@ -45,21 +39,23 @@ async def test_auth_failures_raise_auth_error_without_retry(
     assert caught.value.status_code == (403 if forbidden else 401)
     assert key not in str(caught.value)
     assert key not in repr(caught.value)
-    assert _channel_calls(sandbox) == 1
+    assert channel_listings(sent) == 1
 
 
-async def test_retry_after_is_honoured(hub: HubClient, sandbox: SandboxServer) -> None:
+async def test_retry_after_is_honoured(
+    hub: HubClient, sandbox: SandboxServer, sent: list[httpx.Request]
+) -> None:
     """A 429 with Retry-After 1 is waited out (at least ~1 s) and the retried call succeeds."""
     sandbox.add_fault("status", http_status=429, retry_after=1, path_contains="/channels")
     started = time.monotonic()
     page = await hub.list_channels()
     assert time.monotonic() - started >= 0.9
     assert page.total == 0
-    assert _channel_calls(sandbox) == 2
+    assert channel_listings(sent) == 2
 
 
 async def test_429_beyond_the_waits_is_rate_limited(
-    make_hub: HubFactory, sandbox: SandboxServer
+    make_hub: HubFactory, sandbox: SandboxServer, sent: list[httpx.Request]
 ) -> None:
     """When 429s outlast max_rate_limit_waits RateLimited comes after waits + 1 tries."""
     sandbox.add_fault("status", count=5, http_status=429, retry_after=0.01)
@@ -68,17 +64,19 @@ async def test_429_beyond_the_waits_is_rate_limited(
         await hub.list_channels()
     assert caught.value.retryable
     assert caught.value.retry_after == pytest.approx(0.01)
-    assert _channel_calls(sandbox) == 3
+    assert channel_listings(sent) == 3
 
 
-async def test_server_error_is_hub_unavailable(hub: HubClient, sandbox: SandboxServer) -> None:
+async def test_server_error_is_hub_unavailable(
+    hub: HubClient, sandbox: SandboxServer, sent: list[httpx.Request]
+) -> None:
     """A 500 raises retryable HubUnavailable carrying developer_message, without a client retry."""
     sandbox.add_fault("status", http_status=500)
     with pytest.raises(HubUnavailable, match="Injected fault") as caught:
         await hub.list_channels()
     assert caught.value.retryable
     assert caught.value.status_code == 500
-    assert _channel_calls(sandbox) == 1
+    assert channel_listings(sent) == 1
 
 
 async def test_slow_answer_beyond_timeout_is_hub_unavailable(

@@ -15,6 +15,7 @@ from onboarding.lifecycle import (
     History,
     KeyRefused,
     Policy,
+    Requested,
     RunRead,
     Seen,
     Tick,
@@ -91,6 +92,7 @@ OBSERVATIONS = {
     "tick": Tick(NOW),
     "flow-run-deleted": FlowRunGone(cancelled_by_person=False),
     "flow-run-cancelled": FlowRunGone(cancelled_by_person=True),
+    "requested": Requested(),
 }
 
 N = "nothing"
@@ -169,6 +171,8 @@ def expected(history: str, observation: str) -> tuple[str, ...]:
         if not active:
             return (N,)
         return ("cancel",) if obs.endswith("cancelled") else ("reopen",)
+    if obs == "requested":  # onboarding onboard, the requested event: never re-key
+        return (N,) if active or history in ("completed", "adopted") else ("open",)
     raise AssertionError(f"no row for {obs}")
 
 
@@ -204,3 +208,11 @@ def test_permission_alert_waits_for_its_delay() -> None:
     short = Policy(permission_alert_after=timedelta(minutes=30))
     alerts = [d.alert for d in decide(Tick(NOW), history, short) if d.action is Action.ALERT]
     assert alerts == ["permission_pending"]
+
+
+@pytest.mark.parametrize("history", ["completed", "adopted"])
+def test_a_request_for_an_onboarded_channel_points_to_rekey(history: str) -> None:
+    """Asked for by name, an onboarded channel gets no key: the reason names `onboarding rekey`."""
+    [decision] = decide(Requested(), HISTORIES[history])
+    assert decision.action is Action.NOTHING
+    assert "onboarding rekey" in decision.reason

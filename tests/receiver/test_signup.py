@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
+from ipaddress import ip_network
 from typing import Any
 
 import httpx
@@ -103,8 +104,8 @@ def test_forged_and_foreign_ids_are_recorded_not_handed_off(
     row = _request_row(served)
     assert [call.channel_id for call in handoff.calls] == [real["id"]]
     assert row.outcome == "handled"
-    assert "'forged0001' (not a channel of this partner)" in (row.error or "")
-    assert f"'{other['id']}' (belongs to another client)" in (row.error or "")
+    assert "'forged0001' (not a channel of this client)" in (row.error or "")
+    assert f"'{other['id']}' (not a channel of this client)" in (row.error or "")
     assert "'bad<id>' (malformed id)" in (row.error or "")
 
 
@@ -122,7 +123,7 @@ def test_only_forged_ids_mark_the_request_rejected(
     assert answer.status_code == 303
     row = _request_row(served)
     assert row.outcome == "rejected"
-    assert "not a channel of this partner" in (row.error or "")
+    assert "not a channel of this client" in (row.error or "")
     assert handoff.calls == []
 
 
@@ -196,4 +197,118 @@ def test_two_hundred_requests_from_one_ip_are_throttled(
     assert len(stored) < 100
     wait_until(lambda: all(row.outcome != "accepted" for row in _rows(served)), what="processing")
     lookups = sandbox.request_counts()["counts"].get("GET /partners/{partner_id}/channels", 0)
-    assert lookups == len(stored)
+    assert len(stored) <= lookups <= 2 * len(stored)  # at most 2 Partner API calls per signup
+
+
+def _stored_requests(served: Served) -> list[InboundEvent]:
+    return [row for row in _rows(served) if row.channel_id is None]
+
+
+def _channel_lookups(sandbox: SandboxServer) -> int:
+    return sandbox.request_counts()["counts"].get("GET /partners/{partner_id}/channels", 0)
+
+
+def test_forwarded_for_is_ignored_without_trusted_proxies(
+    start_signup: Start, sandbox: SandboxServer
+) -> None:
+    """40 requests claiming 40 addresses from one peer share that peer's limit (30)."""
+    served = start_signup(rate_limit=30)
+    client = sandbox.create_client(send_webhook=False)
+    began = time.monotonic()
+
+    statuses = [
+        served.client.get(
+            f"{served.base}{SIGNUP_PATH}",
+            params={"client": client["id"], "channels": "[]", "n": str(n)},
+            headers={"X-Forwarded-For": f"203.0.113.{n}"},
+        ).status_code
+        for n in range(40)
+    ]
+
+    refilled = math.ceil((time.monotonic() - began) * 30 / 60)
+    assert set(statuses) == {303}
+    assert 30 <= len(_stored_requests(served)) <= 30 + refilled < 40
+
+
+def test_a_trusted_proxy_names_the_client_address(
+    start_signup: Start, sandbox: SandboxServer
+) -> None:
+    """From a trusted proxy, the right-most untrusted X-Forwarded-For address is the key."""
+    served = start_signup(rate_limit=2, trusted_proxies=[ip_network("127.0.0.0/8")])
+    client = sandbox.create_client(send_webhook=False)
+
+    def signup(n: int, forwarded: str) -> None:
+        answer = served.client.get(
+            f"{served.base}{SIGNUP_PATH}",
+            params={"client": client["id"], "channels": "[]", "n": str(n)},
+            headers={"X-Forwarded-For": forwarded},
+        )
+        assert answer.status_code == 303
+
+    for n in range(6):  # six addresses, two requests each: all within their own limits
+        signup(n, f"198.51.100.{n}")
+        signup(100 + n, f"10.9.9.9, 198.51.100.{n}, 127.0.0.1")
+    for n in range(4):  # one address however the forged left part changes: 2 kept
+        signup(200 + n, f"203.0.113.{n}, 192.0.2.1")
+
+    assert len(_stored_requests(served)) == 12 + 2
+
+
+def test_one_signup_costs_at_most_two_partner_api_calls(
+    start_signup: Start, sandbox: SandboxServer, handoff: RecordingHandoff
+) -> None:
+    """Twenty ids (eighteen real, two forged) are verified with one list call of the client's."""
+    served = start_signup()
+    mine = sandbox.create_client(send_webhook=False)
+    real = [
+        sandbox.create_channel(client_id=mine["id"], send_webhook=False)["id"] for _ in range(18)
+    ]
+    sandbox.reset_request_counts()
+    channels = "[" + ",".join([*real, "forged0001", "forged0002"]) + "]"
+
+    answer = served.client.get(
+        f"{served.base}{SIGNUP_PATH}", params={"client": mine["id"], "channels": channels}
+    )
+
+    assert answer.status_code == 303
+    row = _request_row(served)
+    assert sorted(call.channel_id for call in handoff.calls) == sorted(real)
+    assert "'forged0002' (not a channel of this client)" in (row.error or "")
+    assert sandbox.request_counts()["total"] <= 2
+
+
+def test_signups_beyond_the_api_budget_are_recorded_not_verified(
+    start_signup: Start, sandbox: SandboxServer, handoff: RecordingHandoff
+) -> None:
+    """With a budget of 3 calls a minute, 6 signups cost at most 3 (+ refill); all get a 303."""
+    served = start_signup(api_budget=3)
+    signups = [sandbox.create_channel(send_webhook=False) for _ in range(6)]
+    sandbox.reset_request_counts()
+    began = time.monotonic()
+
+    for channel in signups:
+        answer = served.client.get(
+            f"{served.base}{SIGNUP_PATH}",
+            params={"client": channel["client_id"], "channels": f"[{channel['id']}]"},
+        )
+        assert answer.status_code == 303
+
+    def settled() -> list[InboundEvent] | None:
+        rows = _stored_requests(served)
+        return rows if len(rows) == 6 and all(r.outcome != "accepted" for r in rows) else None
+
+    rows = wait_until(settled, what="six processed signups")
+    refilled = math.ceil((time.monotonic() - began) * 3 / 60)
+    assert _channel_lookups(sandbox) <= 3 + refilled
+    unverified = [row for row in rows if row.outcome == "ignored"]
+    assert len(unverified) >= 3 - refilled
+    assert all("ONBOARDING_SIGNUP_API_BUDGET" in (row.error or "") for row in unverified)
+    assert len(handoff.calls) == 6 - len(unverified)
+
+
+def test_the_receiver_never_lets_uvicorn_rewrite_the_client_address() -> None:
+    """serve_config turns uvicorn's proxy headers off even when asked for them."""
+    from onboarding.receiver import serve_config
+
+    config = serve_config(object(), "127.0.0.1", 1, proxy_headers=True, forwarded_allow_ips="*")
+    assert config.proxy_headers is False

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import shutil
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -30,24 +31,37 @@ def _onboarding_run(up: UpProcess, state: dict, **more: dict) -> dict | None:
     return runs[0] if runs else None
 
 
-def _open_a_parked_run(page: Any, up: UpProcess, ui: str) -> dict:
-    """Open the page of a run that is parked, and return that run.
+def _open_a_parked_run(page: Any, up: UpProcess, ui: str, *, upcoming: bool = False) -> dict:
+    """Open the page of a run that is parked (or, ``upcoming``, its deployment's Upcoming tab,
+    where a Prefect user finds runs scheduled ahead), and return that run.
 
     The demo's channels settle on their own, so the run found parked may be woken and finished
     before its page is drawn; then another parked run is taken, until a deadline.
     """
     from playwright.sync_api import TimeoutError as PageTimeout
 
-    parked = {"name": {"any_": ["AwaitingChannel"]}}
+    ahead = (datetime.now(UTC) + timedelta(minutes=10)).isoformat()
+    parked = {"type": {"any_": ["SCHEDULED"]}}
+    more = {"next_scheduled_start_time": {"after_": ahead}}
     deadline = time.monotonic() + 300
     while True:
-        waiting = wait_for(lambda: _onboarding_run(up, parked), timeout=300, what="a parked run")
-        page.goto(f"{ui}/runs/flow-run/{waiting['id']}", wait_until="networkidle")
+        waiting = wait_for(
+            lambda: _onboarding_run(up, parked, **more), timeout=300, what="a parked run"
+        )
+        if upcoming:
+            page.goto(
+                f"{ui}/deployments/deployment/{waiting['deployment_id']}", wait_until="networkidle"
+            )
+            page.get_by_text("Upcoming", exact=True).first.click(timeout=60_000)
+            shown = page.get_by_text(waiting["name"]).first
+        else:
+            page.goto(f"{ui}/runs/flow-run/{waiting['id']}", wait_until="networkidle")
+            shown = page.get_by_text("Scheduled").first
         try:
-            page.get_by_text("AwaitingChannel").first.wait_for(timeout=30_000)
+            shown.wait_for(timeout=30_000)
             return waiting
         except PageTimeout:
-            still_parked = _onboarding_run(up, parked, id={"any_": [waiting["id"]]})
+            still_parked = _onboarding_run(up, parked, **more, id={"any_": [waiting["id"]]})
             if still_parked or time.monotonic() > deadline:
                 raise  # the page does not show a run that is parked: the failure to report
 
@@ -79,6 +93,10 @@ def test_onboarding_runs_and_their_timeline_are_visible_in_the_prefect_ui(tmp_pa
             waiting = _open_a_parked_run(page, up, ui)
             page.get_by_text(waiting["name"]).first.wait_for(timeout=60_000)
             page.screenshot(path=str(shots / "waiting-run.png"))
+            # Where a Prefect user looks for runs that are not due yet: the deployment's
+            # Upcoming runs.
+            _open_a_parked_run(page, up, ui, upcoming=True)
+            page.screenshot(path=str(shots / "waiting-runs.png"))
 
             run = wait_for(
                 lambda: _onboarding_run(up, {"type": {"any_": ["COMPLETED"]}}),
@@ -102,5 +120,11 @@ def test_onboarding_runs_and_their_timeline_are_visible_in_the_prefect_ui(tmp_pa
             browser.close()
         up.interrupt()
         up.wait(timeout=90)
-    for name in ("waiting-run.png", "flow-runs.png", "flow-run.png", "timeline-artifact.png"):
+    for name in (
+        "waiting-run.png",
+        "waiting-runs.png",
+        "flow-runs.png",
+        "flow-run.png",
+        "timeline-artifact.png",
+    ):
         assert (shots / name).stat().st_size > 10_000

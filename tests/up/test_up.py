@@ -95,6 +95,9 @@ class DemoRun:
     cors_for_foreign_origin: str | None
     cors_for_ui_origin: str | None
     modes: dict[str, int]
+    pool_concurrency_limit: int | None
+    max_running: int
+    server_environment: dict[str, str]
 
 
 @pytest.fixture(scope="module")
@@ -127,6 +130,10 @@ def demo_run(tmp_path_factory: pytest.TempPathFactory, postgres_admin_engine: En
             wait_for(lambda: answers(f"{up.receiver_url}/healthz"), timeout=60, what="receiver")
             wait_for(lambda: up.history_counts()[0] >= 1, timeout=90, what="an onboarding run")
             names = wait_for(up.prefect_onboard_runs, timeout=60, what="onboard-... flow runs")
+            pool = httpx.get(
+                f"{api}/work_pools/onboarding", headers=auth_headers(auth), timeout=10
+            ).json()
+            server_environment = _environment_of_child(up.process.pid, "prefect", "server")
             code = up.wait(timeout=180)
         home = tmp / ".onboarding"
         logs = {
@@ -155,7 +162,46 @@ def demo_run(tmp_path_factory: pytest.TempPathFactory, postgres_admin_engine: En
             cors_for_foreign_origin=cors["https://evil.example"],
             cors_for_ui_origin=cors[f"http://127.0.0.1:{up.prefect_port}"],
             modes=modes,
+            pool_concurrency_limit=pool.get("concurrency_limit"),
+            server_environment=server_environment,
+            max_running=int(planted.env.get("ONBOARDING_MAX_RUNNING", "8")),
         )
+
+
+def _environment_of_child(parent: int, *words: str) -> dict[str, str]:
+    """The environment of ``parent``'s descendant whose command line holds all of ``words``."""
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            cmdline = (proc / "cmdline").read_bytes().split(b"\0")
+            ancestors = _ancestors(int(proc.name))
+            environ = (proc / "environ").read_bytes().split(b"\0")
+        except OSError:  # gone meanwhile
+            continue
+        if parent in ancestors and all(word.encode() in cmdline for word in words):
+            pairs = (item.decode(errors="replace").partition("=") for item in environ if item)
+            return {name: value for name, _, value in pairs}
+    return {}
+
+
+def _ancestors(pid: int) -> list[int]:
+    chain = []
+    while pid > 1:
+        pid = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+        chain.append(pid)
+    return chain
+
+
+def test_up_starts_prefect_with_two_malloc_arenas(demo_run: DemoRun) -> None:
+    """`up` starts the Prefect server with MALLOC_ARENA_MAX=2 (lower peak RSS, same CPU)."""
+    assert demo_run.server_environment.get("MALLOC_ARENA_MAX") == "2"
+
+
+def test_up_bounds_the_pool_with_a_concurrency_limit(demo_run: DemoRun) -> None:
+    """`up` sets the `onboarding` pool's concurrency limit to ONBOARDING_MAX_RUNNING + 1, so a
+    full worker is handed no due runs it cannot take."""
+    assert demo_run.pool_concurrency_limit == demo_run.max_running + 1
 
 
 def test_demo_window_onboards_channels_then_exits_0(demo_run: DemoRun) -> None:
@@ -169,7 +215,7 @@ def test_demo_window_onboards_channels_then_exits_0(demo_run: DemoRun) -> None:
     assert "Onboarding runs by state" in demo_run.output
     assert "Traceback" not in demo_run.output
     logs = set(demo_run.logs)
-    assert {"logs/prefect-server.log", "logs/sandbox.log", "logs/serve.log"} <= logs
+    assert {"logs/prefect-server.log", "logs/sandbox.log", "logs/worker.log"} <= logs
 
 
 def test_demo_banner_says_what_it_ignores_and_masks_the_token(demo_run: DemoRun) -> None:
@@ -261,7 +307,7 @@ def production_run(tmp_path_factory: pytest.TempPathFactory, sandbox_server: Any
         wait_for(lambda: "Ctrl-C to stop" in up.output(), timeout=STARTUP, what="the panel")
         panel = up.output()
         receiver_answered = answers(f"{up.receiver_url}/healthz")
-        serving = any("deployments.serve" in cmd for cmd in processes_in(tmp))
+        serving = any("worker start" in cmd for cmd in processes_in(tmp))
         up.interrupt()
         code = up.wait(timeout=90)
     logs = {path.name: path.read_text(errors="replace") for path in up.home.rglob("*.log")}
@@ -315,7 +361,7 @@ def test_kill_9_of_up_leaves_no_child_behind(tmp_path: Path) -> None:
     sandbox die with it and free their ports."""
     with running_up(tmp_path, "--demo") as up:
         wait_for(lambda: "Ctrl-C to stop" in up.output(), timeout=STARTUP, what="the panel")
-        assert any("deployments.serve" in cmd for cmd in processes_in(up.cwd))
+        assert any("worker start" in cmd for cmd in processes_in(up.cwd))
         assert any("prefect server start" in cmd for cmd in processes_in(up.cwd))
         up.process.kill()
         up.wait(timeout=30)
