@@ -47,6 +47,7 @@ from onboarding.store import (
     RunState,
     active_runs_of,
     adopt_channels,
+    attach_flow_run,
     get_installation,
     latest_finished_states,
     note_sweep,
@@ -243,17 +244,23 @@ async def _open(
         )
         for run, attempts, now in targets
     )
+    # Another waker (or the flow run itself) may have moved the onboarding on meanwhile: a
+    # flow run that was not recorded is cancelled, and a finished onboarding stays finished.
+    redundant = []
     with session_scope(history_engine()) as session:
         for (run, _, now), flow_run_id in zip(targets, flow_run_ids, strict=True):
             assert run.id is not None
-            fields = {"flow_run_id": flow_run_id}
-            if run.state == RunState.PENDING:
-                fields |= {
-                    "state": RunState.PENDING if now else RunState.WAITING,
-                    "stage": "queued" if now else "waiting for the channel",
-                }
-            update_run(session, run_id=run.id, **fields)
-            active[run.channel_id] = run
+            if attach_flow_run(
+                session,
+                run_id=run.id,
+                flow_run_id=flow_run_id,
+                replacing=run.flow_run_id,
+                due_now=now,
+            ):
+                active[run.channel_id] = run
+            else:
+                redundant.append(flow_run_id)
+    await cancel_flow_runs(redundant, message="its onboarding moved on while it was created")
     done.started += [run.channel_id for run in opened.values()]
     done.reopened += [run.channel_id for run, _ in reopen]
 

@@ -10,7 +10,7 @@ from collections.abc import Collection, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import case, or_, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, func, select
 
@@ -28,6 +28,7 @@ __all__ = [
     "active_runs",
     "active_runs_of",
     "adopt_channels",
+    "attach_flow_run",
     "channels_with_runs",
     "count_runs_by_state",
     "find_runs",
@@ -260,6 +261,44 @@ def update_run(session: Session, *, run_id: int, **fields: Any) -> OnboardingRun
     session.add(run)
     session.flush()
     return run
+
+
+def attach_flow_run(
+    session: Session,
+    *,
+    run_id: int,
+    flow_run_id: str,
+    replacing: str | None,
+    due_now: bool,
+) -> bool:
+    """Record ``flow_run_id`` as the active run's flow run, unless the run moved on meanwhile.
+
+    A compare-and-set in one UPDATE: it applies while the run is still active and its flow run
+    is still ``replacing`` (None for a new run), or already ``flow_run_id`` (another waker created
+    the same one through its idempotency key, or the flow run claimed the onboarding itself). A
+    ``pending`` run becomes ``pending`` (due now) or ``waiting``; any later state is left as the
+    flow run wrote it. False when it did not apply: the onboarding ended, or has another flow run.
+    """
+    owner = col(OnboardingRun.flow_run_id)
+    pending = col(OnboardingRun.state) == RunState.PENDING
+    state = RunState.PENDING if due_now else RunState.WAITING
+    stage = "queued" if due_now else "waiting for the channel"
+    applied = session.execute(
+        update(OnboardingRun)
+        .where(
+            col(OnboardingRun.id) == run_id,
+            col(OnboardingRun.state).in_(ACTIVE_STATES),
+            or_(owner.is_(None), owner.in_([flow_run_id, replacing or flow_run_id])),
+        )
+        .values(
+            flow_run_id=flow_run_id,
+            state=case((pending, state), else_=col(OnboardingRun.state)),
+            stage=case((pending, stage), else_=col(OnboardingRun.stage)),
+            updated_at=utcnow(),
+        )
+        .execution_options(synchronize_session=False)
+    )
+    return bool(applied.rowcount)
 
 
 def note_wake_requests(session: Session, *, run_ids: Collection[int]) -> dict[int, str | None]:

@@ -10,31 +10,20 @@ from __future__ import annotations
 import secrets
 from datetime import UTC, datetime, timedelta
 
-import pytest
 from prefect import flow, get_client
 from prefect.states import Running
 
 from onboarding.history import Claim, ClaimKind, wake_requests
 from onboarding.lifecycle import Event
-from onboarding.orchestration.flow_runs import forget_deployment, is_parked
+from onboarding.orchestration.flow_runs import is_parked
 from onboarding.orchestration.reconciler import Signal, hand_over, reconcile
 from onboarding.runtime import history_engine
 from onboarding.store import get_installation, get_run, session_scope, start_runs, update_run
-from tests.fixtures.served import delete_waiting_onboardings
 
 
 @flow(name="stand-in-executing-onboarding")
 def _stand_in() -> None:
     """Stands for the flow run that is executing the onboarding (never executed)."""
-
-
-@pytest.fixture
-def deployed(onboarding_env, prefect_deployments):
-    """The ``onboard-channel`` deployment registered from prefect.yaml; the runs left waiting
-    are deleted afterwards (a session worker would run them during later tests)."""
-    forget_deployment()
-    yield onboarding_env
-    delete_waiting_onboardings()
 
 
 async def _executing_onboarding() -> Claim:
