@@ -23,6 +23,7 @@ from onboarding.alerts import AlertKind
 from onboarding.history import (
     Claim,
     ClaimKind,
+    OnboardingEnded,
     claim_channel,
     delivery_step,
     next_step,
@@ -108,7 +109,10 @@ async def onboard(
                 return await complete_onboarding(claim, channel)
             case Action.FAIL | Action.TIME_OUT:
                 return await fail_onboarding(claim, channel, step)
-        retry_at = note_waiting(claim, step) or look_again_at(claim, step)
+        try:
+            retry_at = note_waiting(claim, step) or look_again_at(claim, step)
+        except OnboardingEnded as ended:  # cancelled, say, while this run read its channel
+            return Completed(message=f"{ended}; nothing left to wait for")
         if from_deployment:
             return await hand_over(
                 claim,

@@ -46,6 +46,7 @@ from onboarding.store import (
 __all__ = [
     "Claim",
     "ClaimKind",
+    "OnboardingEnded",
     "active_view",
     "claim_channel",
     "delivery_step",
@@ -265,11 +266,16 @@ def wake_requests(claim: Claim) -> int:
         return run.wake_requests if run else 0
 
 
+class OnboardingEnded(Exception):
+    """The onboarding was ended elsewhere (a cancel, the deadline) while this flow run read it."""
+
+
 def note_waiting(claim: Claim, decision: Decision) -> datetime | None:
     """Record what the run waits for now (channel, permission, delivery); returns the retry time.
 
     The first refusal or failed delivery starts the wait (``waiting_since``); each later one only
-    moves the next attempt further out.
+    moves the next attempt further out. Raises :class:`OnboardingEnded`, writing nothing, when
+    the onboarding has ended since the flow run claimed it: waiting again would reopen it.
     """
     now = datetime.now(UTC)
     state, stage = {
@@ -279,6 +285,8 @@ def note_waiting(claim: Claim, decision: Decision) -> datetime | None:
     with session_scope(history_engine()) as session:
         run = session.get(OnboardingRun, claim.run_id)
         assert run is not None
+        if not run.is_active:
+            raise OnboardingEnded(f"onboarding of {claim.channel_id} ended {run.state} meanwhile")
         since = run.waiting_since if run.state == state and run.waiting_since else now
         retry_at = None if state == RunState.WAITING else now + _retry_delay(now - since)
         update_run(

@@ -32,7 +32,7 @@ from typing import BinaryIO
 
 import httpx
 
-from onboarding.launcher.auth import auth_headers
+from onboarding.launcher.auth import auth_headers, server_security_env
 from onboarding.launcher.deploy import apply_deployments, worker_command
 from onboarding.launcher.prefect_server import SERVER_TUNING
 
@@ -88,9 +88,7 @@ def server_env(spec: ClusterSpec) -> dict[str, str]:
     """Prefect settings shared by every server-side process: PostgreSQL, Redis, credentials."""
     return {
         **SERVER_TUNING,
-        "PREFECT_SERVER_API_AUTH_STRING": spec.auth_string,
-        "PREFECT_SERVER_CSRF_PROTECTION_ENABLED": "true",
-        "PREFECT_SERVER_CORS_ALLOWED_ORIGINS": spec.ui_origin,
+        **server_security_env(auth_string=spec.auth_string, ui_origin=spec.ui_origin),
         "PREFECT_SERVER_DATABASE_CONNECTION_URL": spec.prefect_db_url,
         "PREFECT_SERVER_EVENTS_MESSAGING_BROKER": "prefect_redis.messaging",
         "PREFECT_SERVER_EVENTS_MESSAGING_CACHE": "prefect_redis.messaging",

@@ -76,11 +76,23 @@ def auth_headers(auth_string: str | None) -> dict[str, str]:
     return {"Authorization": f"Basic {token}"}
 
 
+CSRF_TOKEN_LIFETIME = "P7D"
+"""How long a CSRF token lasts, as an ISO 8601 duration (Prefect's default is one hour).
+
+A Prefect client holds one token and fetches a new one when it expires; each fetch replaces the
+client's previous token on the server. A worker's runs share one client, so runs that make a
+request in the same moment the token expires each fetch one and invalidate the others' (403,
+and the run fails when Prefect's single retry races too). Once a week instead of once an hour
+makes that moment rare; the API still requires the auth string on every request.
+"""
+
+
 def server_security_env(*, auth_string: str, ui_origin: str) -> dict[str, str]:
     """Prefect server settings: the auth string required, CSRF on, CORS the UI's origin only."""
     return {
         "PREFECT_SERVER_API_AUTH_STRING": auth_string,
         "PREFECT_SERVER_CSRF_PROTECTION_ENABLED": "true",
+        "PREFECT_SERVER_CSRF_TOKEN_EXPIRATION": CSRF_TOKEN_LIFETIME,
         "PREFECT_SERVER_CORS_ALLOWED_ORIGINS": ui_origin,
     }
 

@@ -302,7 +302,8 @@ async def hand_over(claim: Claim, *, until: datetime, reason: str, wakes_seen: i
     the new run holds no process until it is woken or ``until`` comes. ``wakes_seen`` is the
     onboarding's count of wake requests taken just before this run last read its channel: one
     asked for since (a webhook that arrived while this run was executing, so it had nothing
-    parked to wake) wakes the new run at once.
+    parked to wake) wakes the new run at once. An onboarding ended meanwhile (a cancel) or taken
+    over by another flow run keeps that: the new run is cancelled instead of recorded.
     """
     with session_scope(history_engine()) as session:
         run = update_run(session, run_id=claim.run_id, attempts=claim.attempts + 1)
@@ -322,9 +323,26 @@ async def hand_over(claim: Claim, *, until: datetime, reason: str, wakes_seen: i
         ]
     )
     with session_scope(history_engine()) as session:
-        run = update_run(session, run_id=claim.run_id, flow_run_id=flow_run_id)
+        recorded = attach_flow_run(
+            session,
+            run_id=claim.run_id,
+            flow_run_id=flow_run_id,
+            replacing=claim.owner_flow_run_id,
+            due_now=False,
+        )
+        run = session.get(OnboardingRun, claim.run_id)
+        assert run is not None
         session.refresh(run)  # read after the write; see note_wake_requests
         wakes = run.wake_requests
+    if not recorded:
+        await cancel_flow_runs(
+            [flow_run_id], message="its onboarding moved on while it was created"
+        )
+        if run.is_active:
+            return Completed(
+                message=f"{reason}; flow run {run.flow_run_id} took the onboarding over"
+            )
+        return Completed(message=f"{reason}; the onboarding ended meanwhile ({run.state})")
     if wakes > wakes_seen:
         # Not counted against ONBOARDING_WAKE_LIMIT: it continues a run that was executing.
         await wake_runs([flow_run_id])

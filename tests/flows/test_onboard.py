@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
@@ -11,7 +12,9 @@ from pydantic import SecretStr
 
 from flows.onboard import onboard_channel
 from onboarding.callback import verify
+from onboarding.orchestration.outcomes import settle_onboarding
 from onboarding.store import (
+    RunState,
     find_runs,
     get_step,
     make_engine,
@@ -203,3 +206,32 @@ async def test_callback_down_past_the_retry_window_alerts_callback_failed(
     assert sandbox.api_key_count(channel["id"]) >= 2
     alerts = [body for body in alert_sink.received if "callback_failed" in json.dumps(body)]
     assert len(alerts) == 1
+
+
+async def test_an_onboarding_ended_while_its_run_reads_the_channel_is_not_reopened(
+    onboarding_env, sandbox, db_url, monkeypatch
+):
+    """Ended elsewhere (a cancel, say) while the run waits on the Partner API: the run finds the
+    channel still setting up and stops there, instead of writing `waiting` over the ending."""
+    monkeypatch.setenv("ONBOARDING_SETUP_DEADLINE", "20")
+    channel = sandbox.create_channel()  # setting_up
+    sandbox.add_fault("slow", count=1, delay=3.0, path_contains="/channels", method="GET")
+    running = asyncio.create_task(_onboard(channel))
+    run = await _first_run(db_url, channel["id"])
+    settle_onboarding(run_id=run.id, state=RunState.CANCELLED, reason="cancelled meanwhile")
+
+    state = await asyncio.wait_for(running, timeout=60)
+    assert state.is_completed(), state.message
+    assert "nothing left to wait for" in state.message
+    [run] = _runs(db_url, channel["id"])
+    assert run.state == "cancelled"
+    assert sandbox.api_key_count(channel["id"]) == 0
+
+
+async def _first_run(db_url: str, channel_id: str) -> Any:
+    """The channel's history run, once the flow run has claimed it (within 30 s)."""
+    async with asyncio.timeout(30):
+        while True:
+            if runs := _runs(db_url, channel_id):
+                return runs[0]
+            await asyncio.sleep(0.05)

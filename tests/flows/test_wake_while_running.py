@@ -11,14 +11,23 @@ import secrets
 from datetime import UTC, datetime, timedelta
 
 from prefect import flow, get_client
+from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterTags
 from prefect.states import Running
 
 from onboarding.history import Claim, ClaimKind, wake_requests
 from onboarding.lifecycle import Event
 from onboarding.orchestration.flow_runs import is_parked
+from onboarding.orchestration.outcomes import settle_onboarding
 from onboarding.orchestration.reconciler import Signal, hand_over, reconcile
 from onboarding.runtime import history_engine
-from onboarding.store import get_installation, get_run, session_scope, start_runs, update_run
+from onboarding.store import (
+    RunState,
+    get_installation,
+    get_run,
+    session_scope,
+    start_runs,
+    update_run,
+)
 
 
 @flow(name="stand-in-executing-onboarding")
@@ -92,3 +101,25 @@ async def test_news_the_run_had_already_seen_leaves_its_hand_over_parked(deploye
     until = datetime.now(UTC) + timedelta(hours=1)
     await hand_over(claim, until=until, reason="waiting for permission", wakes_seen=wakes_seen)
     assert await _parked(_flow_run_of(claim))
+
+
+async def test_an_onboarding_cancelled_during_the_hand_over_is_not_reopened(deployed):
+    """A cancel lands while the run hands over: the new parked run is cancelled, not recorded,
+    so nothing is left to restart the cancelled onboarding at its retry time."""
+    claim = await _executing_onboarding()
+    settle_onboarding(run_id=claim.run_id, state=RunState.CANCELLED, reason="cancelled meanwhile")
+
+    until = datetime.now(UTC) + timedelta(hours=1)
+    state = await hand_over(claim, until=until, reason="waiting for permission", wakes_seen=0)
+
+    assert "ended meanwhile (cancelled)" in state.message
+    with session_scope(history_engine()) as session:
+        run = get_run(session, run_id=claim.run_id)
+    assert (run.state, run.flow_run_id) == ("cancelled", claim.owner_flow_run_id)
+    async with get_client() as client:
+        [created] = await client.read_flow_runs(
+            flow_run_filter=FlowRunFilter(
+                tags=FlowRunFilterTags(all_=[f"history:{claim.history_key}"])
+            )
+        )
+    assert created.state.type.value in ("CANCELLING", "CANCELLED"), created.state

@@ -12,8 +12,10 @@ from __future__ import annotations
 import socket
 import stat
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from uuid import uuid4
 
 import httpx
 import pytest
@@ -92,6 +94,7 @@ class DemoRun:
     status_without_auth: int
     status_with_auth: int
     status_without_csrf: int
+    csrf_token_lifetime: timedelta
     cors_for_foreign_origin: str | None
     cors_for_ui_origin: str | None
     modes: dict[str, int]
@@ -123,6 +126,10 @@ def demo_run(tmp_path_factory: pytest.TempPathFactory, postgres_admin_engine: En
             without_csrf = httpx.post(
                 f"{api}/flow_runs/filter", json={}, headers=auth_headers(auth), timeout=10
             )
+            csrf = httpx.get(
+                f"{api}/csrf-token", params={"client": str(uuid4())}, headers=auth_headers(auth)
+            ).json()
+            csrf_token_lifetime = datetime.fromisoformat(csrf["expiration"]) - datetime.now(UTC)
             cors = {
                 origin: _preflight(f"{api}/flow_runs/filter", origin)
                 for origin in ("https://evil.example", f"http://127.0.0.1:{up.prefect_port}")
@@ -159,6 +166,7 @@ def demo_run(tmp_path_factory: pytest.TempPathFactory, postgres_admin_engine: En
             status_without_auth=without.status_code,
             status_with_auth=with_auth.status_code,
             status_without_csrf=without_csrf.status_code,
+            csrf_token_lifetime=csrf_token_lifetime,
             cors_for_foreign_origin=cors["https://evil.example"],
             cors_for_ui_origin=cors[f"http://127.0.0.1:{up.prefect_port}"],
             modes=modes,
@@ -244,6 +252,12 @@ def test_prefect_api_takes_the_auth_string_from_onboarding_home(demo_run: DemoRu
 def test_prefect_api_wants_a_csrf_token_for_changes(demo_run: DemoRun) -> None:
     """With credentials but no CSRF token, a POST is refused (CSRF protection is on)."""
     assert demo_run.status_without_csrf == 403
+
+
+def test_prefect_csrf_tokens_last_a_week(demo_run: DemoRun) -> None:
+    """A worker's runs share one client: a token that expires hourly had them race for new ones
+    (each fetch invalidates the last); a week makes that moment rare."""
+    assert demo_run.csrf_token_lifetime > timedelta(days=6)
 
 
 def test_prefect_api_allows_only_the_ui_origin(demo_run: DemoRun) -> None:
