@@ -15,7 +15,6 @@ from tasks.alerting import alert_on_flow_failure
 from tasks.sweep import (
     SweepProgress,
     SweepSummary,
-    announce_transitions,
     close_orphaned,
     count_by_status,
     publish_overview,
@@ -58,7 +57,6 @@ async def watch_channels() -> SweepSummary:
 
     replayed = await replay_inbox()
     resent = await retry_alert_deliveries()
-    await announce_transitions(changes)
     await progress.done("replayed")
 
     summary = SweepSummary(

@@ -10,7 +10,6 @@ from uuid import UUID
 from prefect import task
 from prefect.artifacts import create_table_artifact
 from prefect.cache_policies import NO_CACHE
-from prefect.events import emit_event
 from pydantic import Field
 
 from onboarding.alerts import AlertKind
@@ -47,7 +46,6 @@ from tasks.channels import retry_if_transient
 __all__ = [
     "SweepProgress",
     "SweepSummary",
-    "announce_transitions",
     "publish_overview",
     "read_channels",
     "reconcile_channels",
@@ -210,31 +208,6 @@ async def close_orphaned() -> list[str]:
 
 def _aware(moment: datetime) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
-@task(name="announce-transitions", cache_policy=NO_CACHE)
-async def announce_transitions(changes: list[SnapshotChange]) -> int:
-    """Emit a Prefect event ``d360.channel.<status>`` per observed transition."""
-    sent = 0
-    for change in changes:
-        if change.is_new:
-            continue
-        emit_event(
-            event=f"d360.channel.{change.availability_status or 'unknown'}",
-            resource={
-                "prefect.resource.id": f"d360.channel.{change.channel_id}",
-                "d360.client.id": change.client_id or "unknown",
-            },
-            payload={
-                "channel_id": change.channel_id,
-                "client_id": change.client_id,
-                "from": change.old_availability_status,
-                "to": change.availability_status,
-                "status": change.status,
-            },
-        )
-        sent += 1
-    return sent
 
 
 def count_by_status(read: SweepRead) -> dict[str, int]:

@@ -23,6 +23,11 @@ from prefect.client.schemas.objects import FlowRun
 from prefect.context import AsyncClientContext, SyncClientContext
 from prefect.flow_engine import run_flow
 from prefect.flows import Flow
+from prefect.settings import (
+    PREFECT_FLOWS_HEARTBEAT_FREQUENCY,
+    get_current_settings,
+    temporary_settings,
+)
 
 __all__ = ["RunsLoop"]
 
@@ -46,12 +51,13 @@ class RunsLoop:
 
         async def hold_clients() -> None:
             runs._close = asyncio.Event()
-            async with AsyncClientContext.get_or_create() as shared:
-                with SyncClientContext.get_or_create() as shared_sync:
-                    await _prime(shared.client, shared_sync.client)
-                    runs._context = contextvars.copy_context()
-                    ready.set()
-                    await runs._close.wait()
+            with _heartbeats_unless_configured():
+                async with AsyncClientContext.get_or_create() as shared:
+                    with SyncClientContext.get_or_create() as shared_sync:
+                        await _prime(shared.client, shared_sync.client)
+                        runs._context = contextvars.copy_context()
+                        ready.set()
+                        await runs._close.wait()
 
         def main() -> None:
             asyncio.set_event_loop(loop)
@@ -81,6 +87,19 @@ class RunsLoop:
         if self.loop.is_running():
             self.loop.call_soon_threadsafe(self.loop.stop)
         self.thread.join(10)
+
+
+def _heartbeats_unless_configured() -> contextlib.AbstractContextManager[Any]:
+    """Prefect's flow-run heartbeats off, unless ``PREFECT_FLOWS_HEARTBEAT_FREQUENCY`` is set.
+
+    By default Prefect's engine starts a thread per flow run that emits a heartbeat event at once
+    and every 3 minutes: an event per onboarding that nothing here reads (the sweep finds
+    stalled runs by their history's owner lease). Set the frequency to have them again, for a
+    zombie-detection automation of your own.
+    """
+    if "heartbeat_frequency" in get_current_settings().flows.model_fields_set:
+        return contextlib.nullcontext()
+    return temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None})
 
 
 async def _prime(client: PrefectClient, sync_client: SyncPrefectClient) -> None:

@@ -19,6 +19,7 @@ from prefect.client.schemas.filters import (
 )
 from prefect.client.schemas.sorting import FlowRunSort
 from prefect.events import emit_event
+from prefect.events.filters import EventFilter, EventResourceFilter
 from prefect.events.schemas.deployment_triggers import DeploymentEventTrigger
 
 from onboarding.orchestration.flow_runs import is_parked
@@ -128,6 +129,51 @@ def test_the_requested_event_starts_an_onboarding(deployed, sandbox, callback_re
         timeout=30,
         what="the flow run to carry the worker's labels",
     )
+
+
+def _events_of(flow_run_id: Any) -> list[str]:
+    """The names of the events Prefect stored about one flow run."""
+    resource = EventResourceFilter(id=[f"prefect.flow-run.{flow_run_id}"])
+    with get_client(sync_client=True) as client:
+        return [
+            event.event
+            for event in client.read_events(EventFilter(resource=resource), limit=50).events
+        ]
+
+
+def test_the_worker_runs_onboardings_without_heartbeat_events(deployed, sandbox, callback_receiver):
+    """Prefect's flow-run heartbeat (a thread and an event per run, read by nothing here) is off
+    in the worker unless PREFECT_FLOWS_HEARTBEAT_FREQUENCY is set."""
+    channel = sandbox.create_channel(
+        send_webhook=False, availability_status="ready", status="ready"
+    )
+    emit_event(
+        event="onboarding.channel.requested",
+        resource={"prefect.resource.id": f"d360.channel.{channel['id']}"},
+        payload={"channel_id": channel["id"], "client_id": channel["client_id"]},
+    )
+    wait_for(
+        lambda: (runs := _flow_runs_with(channel["id"])) and runs[0].state.is_completed(),
+        timeout=180,
+        what="the requested onboarding's flow run to complete",
+    )
+    [flow_run] = _flow_runs_with(channel["id"])
+    events = wait_for(
+        lambda: (
+            [] if "prefect.flow-run.Completed" not in (seen := _events_of(flow_run.id)) else seen
+        ),
+        timeout=60,
+        what="the flow run's Completed event to be stored",
+    )
+    assert "prefect.flow-run.Running" in events
+    assert "prefect.flow-run.heartbeat" not in events
+
+
+def _flow_runs_with(channel_id: str) -> list[Any]:
+    """The flow runs whose parameters name ``channel_id``."""
+    with get_client(sync_client=True) as client:
+        runs = client.read_flow_runs(sort=FlowRunSort.START_TIME_DESC, limit=100)
+    return [run for run in runs if run.parameters.get("channel_id") == channel_id]
 
 
 @flow(name="after-onboarding")
