@@ -214,6 +214,12 @@ def main() -> None:
         help="leave the work pool without the concurrency limit `onboarding up` sets",
     )
     parser.add_argument(
+        "--no-automations",
+        action="store_true",
+        help="delete the automations prefect.yaml's triggers create (to measure what "
+        "evaluating every event against them costs the server)",
+    )
+    parser.add_argument(
         "--untuned",
         action="store_true",
         help="start Prefect's server without the settings `onboarding up` gives it",
@@ -335,6 +341,8 @@ def main() -> None:
                 concurrency_limit=None if args.no_pool_limit else args.max_running + 1,
             )
         )
+        if args.no_automations:
+            asyncio.run(delete_automations())
         for index in range(1, args.executors + 1):
             start(
                 f"serve{index}",  # the names the figures below look for
@@ -440,6 +448,16 @@ class RssPeak:
         self._stop.set()
         self._thread.join()
         return self.peak
+
+
+async def delete_automations() -> None:
+    """Delete every automation on the server (prefect.yaml's trigger creates one)."""
+    from prefect import get_client
+
+    async with get_client() as client:
+        for automation in await client.read_automations():
+            await client.delete_automation(automation.id)
+            print(f"deleted automation {automation.name!r}")
 
 
 PREFECT_TABLES = {

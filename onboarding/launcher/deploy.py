@@ -10,6 +10,7 @@ deployment and its triggers, and deletes nothing else. Then a worker of the ``on
 from __future__ import annotations
 
 import asyncio
+import json
 import sys
 import tempfile
 from collections.abc import Mapping
@@ -72,25 +73,33 @@ async def apply_deployments(
     log_path: Path,
     concurrency_limit: int | None = None,
 ) -> None:
-    """Create the work pool if missing (and set its concurrency limit, when given), then
-    ``prefect deploy --all``; LaunchError on failure.
+    """Create the work pool if missing, give it the worker's job template (and its concurrency
+    limit, when given), then ``prefect deploy --all``; LaunchError on failure.
 
     The pool's concurrency limit is Prefect's count of the pool's runs that are ``Pending`` or
     ``Running``: a worker asking for due runs gets only as many as there are free slots. Without
     it, every look of a full worker while hundreds are due reads (and the server serialises) up to
     200 runs the worker cannot take (BENCHMARKS.md, "The worker, tuned").
     """
+    from onboarding.orchestration.worker import BASE_JOB_TEMPLATE  # imports Prefect's workers
+
     log_path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     with log_path.open("ab") as log:
         await _prefect(["work-pool", "create", POOL, "--type", "onboarding"], env, log, check=False)
-        if concurrency_limit is not None:
+        with tempfile.TemporaryDirectory(prefix="onboarding-deploy-") as folder:
+            # A pool created by an earlier version keeps Prefect's base variables, which the
+            # server validates for every run it creates: the update gives it the worker's own.
+            template = Path(folder) / "base-job-template.json"
+            template.write_text(json.dumps(BASE_JOB_TEMPLATE))
+            limit = (
+                [] if concurrency_limit is None else ["--concurrency-limit", str(concurrency_limit)]
+            )
             await _prefect(
-                ["work-pool", "set-concurrency-limit", POOL, str(concurrency_limit)],
+                ["work-pool", "update", POOL, "--base-job-template", str(template), *limit],
                 env,
                 log,
                 check=True,
             )
-        with tempfile.TemporaryDirectory(prefix="onboarding-deploy-") as folder:
             applied = Path(folder) / "prefect.yaml"
             applied.write_text(yaml.safe_dump(definition(sweep_interval=sweep_interval)))
             await _prefect(

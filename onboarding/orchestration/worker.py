@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import copy
 import os
 import socket
 from collections.abc import Coroutine
@@ -39,9 +40,18 @@ from onboarding.orchestration import cancel
 from onboarding.orchestration.flow_runs import make_due_again, read_by_ids
 from onboarding.orchestration.runs_loop import RunsLoop
 
-__all__ = ["GRACE", "TYPE", "OnboardingWorker"]
+__all__ = ["BASE_JOB_TEMPLATE", "GRACE", "TYPE", "OnboardingWorker"]
 
 TYPE = "onboarding"
+BASE_JOB_TEMPLATE: dict[str, Any] = {
+    # Prefect wants a non-empty configuration; it is never resolved (see below).
+    "job_configuration": {"execution": "in the worker process"},
+    "variables": {
+        "type": "object",
+        "description": "Runs execute inside the worker process: nothing to configure.",
+        "properties": {},
+    },
+}
 GRACE = 8.0  # seconds a stopping worker lets runs in flight finish before handing them back
 CANCEL_POLL = 2.0  # seconds between looks for Cancelling among the runs this worker executes
 
@@ -64,27 +74,33 @@ class OnboardingJobConfiguration(BaseJobConfiguration):
         return cls()
 
 
-class OnboardingVariables(BaseVariables):
-    """The work pool's variables (Prefect's base set; none is used)."""
-
-
 class OnboardingWorkerResult(BaseWorkerResult):
     """How one run ended inside the worker (``status_code`` 0: its engine reported it)."""
 
 
 class OnboardingWorker(
-    BaseWorker[OnboardingJobConfiguration, OnboardingVariables, OnboardingWorkerResult]
+    BaseWorker[OnboardingJobConfiguration, BaseVariables, OnboardingWorkerResult]
 ):
     """Claims due flow runs of its pool and executes them in this process, many at once."""
 
     type = TYPE
     job_configuration = OnboardingJobConfiguration
-    job_configuration_variables = OnboardingVariables
     _description = (
         "Runs flow runs inside the worker process, many at once on one event loop: "
         "no process per run. For the d360-onboarding deployments."
     )
     _documentation_url = "https://github.com/d360-onboarding/d360-onboarding"
+
+    @classmethod
+    def get_default_base_job_template(cls) -> dict[str, Any]:
+        """The pool's template: nothing to configure, so no variables for the server to check.
+
+        Prefect's server validates a run's job variables against the pool's variables schema
+        each time it creates a run of the pool's deployments, the schema itself against JSON
+        Schema's metaschema first: with Prefect's base variables that was most of the server's
+        time creating a backlog's runs (BENCHMARKS.md, "Where parking a backlog's time goes").
+        """
+        return copy.deepcopy(BASE_JOB_TEMPLATE)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
