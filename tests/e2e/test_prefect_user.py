@@ -92,8 +92,8 @@ def test_a_standard_process_worker_on_the_pool_leaves_waiting_onboardings_alone(
         assert len(_flow_runs_of(channel_id)) == 1
 
 
-def test_the_requested_event_starts_an_onboarding(deployed, sandbox, callback_receiver):
-    """prefect.yaml's trigger: an `onboarding.channel.requested` event starts one onboarding."""
+def _requested_ready_channel(sandbox: Any) -> dict[str, Any]:
+    """A ready channel no webhook announced, asked for by an `onboarding.channel.requested`."""
     channel = sandbox.create_channel(
         send_webhook=False, availability_status="ready", status="ready"
     )
@@ -102,6 +102,12 @@ def test_the_requested_event_starts_an_onboarding(deployed, sandbox, callback_re
         resource={"prefect.resource.id": f"d360.channel.{channel['id']}"},
         payload={"channel_id": channel["id"], "client_id": channel["client_id"]},
     )
+    return channel
+
+
+def test_the_requested_event_starts_an_onboarding(deployed, sandbox, callback_receiver):
+    """prefect.yaml's trigger: an `onboarding.channel.requested` event starts one onboarding."""
+    channel = _requested_ready_channel(sandbox)
     wait_for(
         lambda: (
             (runs := history_runs(deployed.db_url, channel["id"])) and runs[0].state == "completed"
@@ -144,14 +150,7 @@ def _events_of(flow_run_id: Any) -> list[str]:
 def test_the_worker_runs_onboardings_without_heartbeat_events(deployed, sandbox, callback_receiver):
     """Prefect's flow-run heartbeat (a thread and an event per run, read by nothing here) is off
     in the worker unless PREFECT_FLOWS_HEARTBEAT_FREQUENCY is set."""
-    channel = sandbox.create_channel(
-        send_webhook=False, availability_status="ready", status="ready"
-    )
-    emit_event(
-        event="onboarding.channel.requested",
-        resource={"prefect.resource.id": f"d360.channel.{channel['id']}"},
-        payload={"channel_id": channel["id"], "client_id": channel["client_id"]},
-    )
+    channel = _requested_ready_channel(sandbox)
     wait_for(
         lambda: (runs := _flow_runs_with(channel["id"])) and runs[0].state.is_completed(),
         timeout=180,
