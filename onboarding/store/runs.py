@@ -277,7 +277,12 @@ def attach_flow_run(
     is still ``replacing`` (None for a new run), or already ``flow_run_id`` (another waker created
     the same one through its idempotency key, or the flow run claimed the onboarding itself). A
     ``pending`` run becomes ``pending`` (due now) or ``waiting``; any later state is left as the
-    flow run wrote it. False when it did not apply: the onboarding ended, or has another flow run.
+    flow run wrote it.
+
+    True when ``flow_run_id`` is the run's flow run afterwards, even if the onboarding has
+    already ended with it (another waker recorded the same flow run, which then finished the
+    onboarding): such a flow run must never be cancelled. False when the onboarding ended
+    without it or has another flow run.
     """
     owner = col(OnboardingRun.flow_run_id)
     pending = col(OnboardingRun.state) == RunState.PENDING
@@ -298,7 +303,12 @@ def attach_flow_run(
         )
         .execution_options(synchronize_session=False)
     )
-    return bool(applied.rowcount)
+    if applied.rowcount:
+        return True
+    current = session.execute(
+        select(OnboardingRun.flow_run_id).where(col(OnboardingRun.id) == run_id)
+    )
+    return current.scalar_one_or_none() == flow_run_id
 
 
 def note_wake_requests(session: Session, *, run_ids: Collection[int]) -> dict[int, str | None]:

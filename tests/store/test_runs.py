@@ -14,6 +14,7 @@ from onboarding.store import (
     OnboardingRun,
     RunState,
     active_runs_of,
+    attach_flow_run,
     find_runs,
     get_active_run,
     get_run,
@@ -120,6 +121,33 @@ def test_waiting_and_settle_stamp_the_right_times(session: Session) -> None:
     )
     assert (done.settled_at, done.finished_at) == (T0, later)
     assert get_active_run(session, channel_id="ch-1") is None
+
+
+def test_attaching_a_flow_run_is_a_compare_and_set(session: Session) -> None:
+    """A flow run is recorded only over the one it replaces; one that lost is reported lost, but
+    the run's own flow run is never reported lost, even once it has finished the onboarding
+    (two wakers create the same flow run through its idempotency key: the second to record it
+    must not cancel the run that did the work)."""
+    run, _ = start_test_run(session)
+    run_id = run.id
+    assert run_id is not None
+
+    def attach(flow_run_id: str, replacing: str | None = None) -> bool:
+        return attach_flow_run(
+            session, run_id=run_id, flow_run_id=flow_run_id, replacing=replacing, due_now=False
+        )
+
+    assert attach("fr-1")
+    assert attach("fr-1"), "the same flow run, recorded again by a second waker"
+    assert not attach("fr-2"), "another flow run over one it does not replace"
+    assert attach("fr-2", replacing="fr-1")
+    settle_run(session, run_id=run_id, state=RunState.COMPLETED, availability_status="ready")
+    assert attach("fr-2"), "the flow run that finished the onboarding is still its own"
+    assert not attach("fr-3", replacing="fr-2"), "a finished onboarding takes no new flow run"
+    session.expire_all()  # the compare-and-set is an UPDATE statement, not through the ORM
+    stored = get_run(session, run_id=run_id)
+    assert stored is not None
+    assert (stored.state, stored.flow_run_id) == (RunState.COMPLETED, "fr-2")
 
 
 def test_update_run_rejects_unknown_fields(session: Session) -> None:
