@@ -4,7 +4,8 @@ Every command runs as a real subprocess, as an operator runs it, against what go
 first hour: a history database that does not exist, one that is not migrated, an unreachable
 PostgreSQL (its URL with a password that must not be shown), a Prefect API that does not
 answer, and Partner API credentials the sandbox refuses. The cases run a few at a time (each is
-a fresh interpreter, a few start a temporary Prefect server); each is then its own test.
+a fresh interpreter; a few start a temporary Prefect server, each on its own Prefect home); each
+is then its own test.
 """
 
 from __future__ import annotations
@@ -85,9 +86,6 @@ CASES = [
     Case("sandbox-bad-key-shape", ("sandbox", "--key-shape", "nope"), "ok", 3, ("key shape",)),
 ]
 
-# Cases that get as far as running a flow, on a temporary local Prefect server.
-TEMPORARY_PREFECT = frozenset({"bad-key-onboard-ch-1", "bad-key-sweep"})
-
 
 @dataclass(frozen=True)
 class Outcome:
@@ -110,6 +108,9 @@ def _environment(case: Case, sandbox: SandboxServer, workdir: Path) -> dict[str,
     }
     env |= {
         "COLUMNS": "80",
+        # Cases that reach Prefect without PREFECT_API_URL start a temporary server on Prefect's
+        # home database: one home each, so two never lock the same SQLite file.
+        "PREFECT_HOME": str(workdir.with_name(f"{workdir.name}.prefect-home")),
         "ONBOARDING_HOME": str(workdir / ".onboarding"),
         "ONBOARDING_DATABASE_URL": f"sqlite:///{workdir / 'history.db'}",
         "ONBOARDING_RECEIVER_PORT": str(free_port()),
@@ -163,15 +164,9 @@ def outcomes(
     sandbox_server.reset()
     root = tmp_path_factory.mktemp("failures")
 
-    def run_all(cases: list[Case]) -> dict[str, Outcome]:
-        return {case.id: _run(case, sandbox_server, root / case.id) for case in cases}
-
-    # Temporary Prefect servers share Prefect's home database: those cases take turns.
-    serial = [case for case in CASES if case.id in TEMPORARY_PREFECT]
     with ThreadPoolExecutor(max_workers=4) as pool:
-        lanes = [pool.submit(run_all, serial)]
-        lanes += [pool.submit(run_all, [case]) for case in CASES if case not in serial]
-        return {name: outcome for lane in lanes for name, outcome in lane.result().items()}
+        runs = {case.id: pool.submit(_run, case, sandbox_server, root / case.id) for case in CASES}
+        return {name: run.result() for name, run in runs.items()}
 
 
 @pytest.mark.parametrize("case", CASES, ids=[case.id for case in CASES])
