@@ -101,7 +101,10 @@ async def onboard(
         except NotFound:
             step = missing_channel(claim, reading=True)
         else:
-            step = next_step(claim, channel)
+            try:
+                step = next_step(claim, channel)
+            except OnboardingEnded as ended:  # cancelled, say, while this run read its channel
+                return Completed(message=f"{ended}; nothing left to do")
             if step.action is Action.FINISH:
                 step = await deliver_key(claim, channel)
         match step.action:
@@ -111,8 +114,8 @@ async def onboard(
                 return await fail_onboarding(claim, channel, step)
         try:
             retry_at = note_waiting(claim, step) or look_again_at(claim, step)
-        except OnboardingEnded as ended:  # cancelled, say, while this run read its channel
-            return Completed(message=f"{ended}; nothing left to wait for")
+        except OnboardingEnded as ended:
+            return Completed(message=f"{ended}; nothing left to do")
         if from_deployment:
             return await hand_over(
                 claim,

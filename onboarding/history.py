@@ -36,6 +36,7 @@ from onboarding.store import (
     get_active_run,
     get_installation,
     latest_finished_states,
+    lock_run,
     record_observation,
     session_scope,
     settle_run,
@@ -182,11 +183,17 @@ async def claim_channel(
     with session_scope(history_engine()) as session:
         installation = get_installation(session).id
         if get_active_run(session, channel_id=channel_id) is None:
+            latest = find_runs(session, channel_id=channel_id, limit=1)
+            request = Requested(
+                by_its_last_flow_run=flow_run_id is not None
+                and bool(latest)
+                and latest[0].flow_run_id == flow_run_id
+            )
             finished = latest_finished_states(session, channel_ids=[channel_id])
-            [decision] = decide(Requested(), History(finished=finished.get(channel_id)))
+            [decision] = decide(request, History(finished=finished.get(channel_id)))
             if decision.action is Action.NOTHING:
-                done = _latest_run(session, channel_id)
-                return Claim.of(ClaimKind.ALREADY_DONE, done, installation, note=decision.reason)
+                note = decision.reason
+                return Claim.of(ClaimKind.ALREADY_DONE, latest[0], installation, note=note)
         run, created = start_or_get_run(
             session,
             partner_id=partner_id(),
@@ -207,16 +214,14 @@ async def claim_channel(
         return Claim.of(ClaimKind.OWN, run, installation)
 
 
-def _latest_run(session: Session, channel_id: str) -> OnboardingRun:
-    """The channel's most recent history run."""
-    [run] = find_runs(session, channel_id=channel_id, limit=1)
-    return run
-
-
 def next_step(claim: Claim, channel: Channel) -> Decision:
-    """Record the run's reading of its channel and ask the lifecycle what comes next."""
+    """Record the run's reading of its channel and ask the lifecycle what comes next.
+
+    Raises :class:`OnboardingEnded`, writing nothing, when the onboarding has ended meanwhile.
+    """
     now = datetime.now(UTC)
     with session_scope(history_engine()) as session:
+        _still_active(session, claim)
         record_observation(
             session,
             channel_id=channel.id,
@@ -239,6 +244,7 @@ def next_step(claim: Claim, channel: Channel) -> Decision:
         # A run waiting for permission or delivery keeps that state (and since when) until
         # the key is delivered: the retry window counts from its first failure.
         with session_scope(history_engine()) as session:
+            _still_active(session, claim)
             settle_run(
                 session,
                 run_id=claim.run_id,
@@ -270,6 +276,19 @@ class OnboardingEnded(Exception):
     """The onboarding was ended elsewhere (a cancel, the deadline) while this flow run read it."""
 
 
+def _still_active(session: Session, claim: Claim) -> OnboardingRun:
+    """The claimed run, locked for this transaction; :class:`OnboardingEnded` if it has ended.
+
+    Every write a flow run makes between its claim and its outcome checks this first: writing
+    ``waiting`` or ``ready`` over a run ended meanwhile would reopen it.
+    """
+    run = lock_run(session, run_id=claim.run_id)
+    assert run is not None
+    if not run.is_active:
+        raise OnboardingEnded(f"onboarding of {claim.channel_id} ended {run.state} meanwhile")
+    return run
+
+
 def note_waiting(claim: Claim, decision: Decision) -> datetime | None:
     """Record what the run waits for now (channel, permission, delivery); returns the retry time.
 
@@ -283,10 +302,7 @@ def note_waiting(claim: Claim, decision: Decision) -> datetime | None:
         Action.UNDELIVERED: (RunState.UNDELIVERED, "key not delivered; retrying"),
     }.get(decision.action, (RunState.WAITING, "waiting for the channel"))
     with session_scope(history_engine()) as session:
-        run = session.get(OnboardingRun, claim.run_id)
-        assert run is not None
-        if not run.is_active:
-            raise OnboardingEnded(f"onboarding of {claim.channel_id} ended {run.state} meanwhile")
+        run = _still_active(session, claim)
         since = run.waiting_since if run.state == state and run.waiting_since else now
         retry_at = None if state == RunState.WAITING else now + _retry_delay(now - since)
         update_run(

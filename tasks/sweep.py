@@ -144,7 +144,7 @@ async def reconcile_channels(read: SweepRead) -> Reconciled:
     except NoDeployment:
         lost = {}  # nothing can be re-created without it; the reconciliation says so
     signals += [
-        Signal(by_flow_run[flow_run_id], None, FlowRunGone(cancelled_by_person=cancelled))
+        Signal(by_flow_run[flow_run_id], None, FlowRunGone(cancelled, flow_run_id))
         for flow_run_id, cancelled in lost.items()
     ]
     return await reconcile(signals, trigger="schedule", swept_at=read.started_at)

@@ -128,14 +128,25 @@ class Tick:
 
 @dataclass(frozen=True)
 class FlowRunGone:
-    """The active onboarding's flow run was deleted, is missing, or a person cancelled it."""
+    """The active onboarding's flow run was deleted, is missing, or a person cancelled it.
+
+    ``flow_run_id`` names the flow run found gone (None: the run never got one recorded); news
+    about a flow run the onboarding has since left is old news, and its reconciler drops it.
+    """
 
     cancelled_by_person: bool
+    flow_run_id: str | None = None
 
 
 @dataclass(frozen=True)
 class Requested:
-    """Someone asked for the channel's onboarding: ``onboarding onboard``, an event, a flow run."""
+    """Someone asked for the channel's onboarding: ``onboarding onboard``, an event, a flow run.
+
+    ``by_its_last_flow_run``: the asker is the flow run the channel's last onboarding ended with
+    (parked when a cancel came, and due now).
+    """
+
+    by_its_last_flow_run: bool = False
 
 
 Observation = Event | Seen | RunRead | KeyRefused | DeliveryFailed | Tick | FlowRunGone | Requested
@@ -206,7 +217,7 @@ def decide(
                 return _do(Action.CANCEL, "its flow run was cancelled in Prefect")
             return _do(Action.REOPEN, "its flow run is gone from Prefect")
         case Requested():
-            return _on_request(history)
+            return _on_request(observation, history)
     raise TypeError(f"not an observation: {observation!r}")
 
 
@@ -234,10 +245,13 @@ def _on_event(event: Event, history: History) -> tuple[Decision, ...]:
     return _do(Action.NOTHING, f"{event.name}: recorded, nothing to do")
 
 
-def _on_request(history: History) -> tuple[Decision, ...]:
-    """Asked for by name: never a second key for an onboarded channel; a cancelled one restarts."""
+def _on_request(request: Requested, history: History) -> tuple[Decision, ...]:
+    """Asked for by name: never a second key for an onboarded channel; a cancelled one restarts,
+    but not by the flow run it was cancelled with."""
     if history.active is not None:
         return _do(Action.NOTHING, "already being onboarded")
+    if request.by_its_last_flow_run and history.finished == "cancelled":
+        return _do(Action.NOTHING, "its onboarding was cancelled; nothing to do")
     if history.finished in ONBOARDED:
         return _do(
             Action.NOTHING,

@@ -12,13 +12,13 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from prefect.events import emit_event
-from sqlmodel import Session
 
 from onboarding.runtime import history_engine
 from onboarding.store import (
     OnboardingRun,
     RunState,
     get_active_run,
+    lock_run,
     session_scope,
     settle_run,
 )
@@ -44,14 +44,20 @@ def settle_onboarding(
 ) -> OnboardingRun | None:
     """End the onboarding's history run ``state`` and announce it; None if it had ended already.
 
-    The run is ``run_id``, or the active run of ``channel_id`` owned by ``flow_run_id``.
+    The run is ``run_id``, or the active run of ``channel_id`` owned by ``flow_run_id``. It is
+    read locked, so the flow run it returns (``flow_run_id``) is the one it ended with, even if
+    a hand-over recorded a new one a moment before.
     """
     with session_scope(history_engine()) as session:
-        run = session.get(OnboardingRun, run_id) if run_id is not None else None
-        if run is None and channel_id is not None:
-            run = _active_run_of(session, channel_id, flow_run_id)
+        by_owner = run_id is None and channel_id is not None and flow_run_id is not None
+        if run_id is None and channel_id is not None:
+            found = get_active_run(session, channel_id=channel_id)
+            run_id = found.id if found else None
+        run = lock_run(session, run_id=run_id) if run_id is not None else None
         if run is None or run.id is None or not run.is_active:
             return None
+        if by_owner and run.flow_run_id != flow_run_id:
+            return None  # another flow run owns the onboarding now
         settled = settle_run(
             session,
             run_id=run.id,
@@ -91,13 +97,3 @@ def announce(runs: Iterable[OnboardingRun]) -> None:
                 "flow_run_id": run.flow_run_id,
             },
         )
-
-
-def _active_run_of(
-    session: Session, channel_id: str, flow_run_id: str | None
-) -> OnboardingRun | None:
-    """The channel's active run, if ``flow_run_id`` (when given) owns it."""
-    run = get_active_run(session, channel_id=channel_id)
-    if run is None or (flow_run_id is not None and run.flow_run_id != flow_run_id):
-        return None
-    return run

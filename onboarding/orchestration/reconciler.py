@@ -102,6 +102,7 @@ async def reconcile(
         installed_at = installation.first_sweep_at
         install_id = installation.id
     clients = {s.channel_id: s.client_id for s in signals if s.client_id}
+    signals = [signal for signal in signals if not _old_news(signal, active)]
     # An active run without a flow run (its creation failed half-way) counts as lost.
     orphans = [
         Signal(cid, None, FlowRunGone(False)) for cid, run in active.items() if not run.flow_run_id
@@ -126,6 +127,15 @@ async def reconcile(
         with session_scope(history_engine()) as session:
             note_sweep(session, at=swept_at)
     return done
+
+
+def _old_news(signal: Signal, active: dict[str, OnboardingRun]) -> bool:
+    """A flow run found gone that the onboarding has left since (it handed over, say)."""
+    gone = signal.observation
+    if not isinstance(gone, FlowRunGone) or gone.flow_run_id is None:
+        return False
+    run = active.get(signal.channel_id)
+    return run is None or run.flow_run_id != gone.flow_run_id
 
 
 async def _carry_out(
@@ -186,13 +196,17 @@ async def _carry_out(
 async def _cancel(
     decisions: dict[str, Decision], active: dict[str, OnboardingRun], partner: str
 ) -> None:
-    """End the channels' active runs ``cancelled``, their flow runs too; no alert, no follow-up."""
+    """End the channels' active runs ``cancelled``, their flow runs too; no alert, no follow-up.
+
+    The flow run cancelled is the one the run ended with (a hand-over may have recorded a new
+    one since this reconcile read it).
+    """
     flow_run_ids = []
     for channel_id, decision in decisions.items():
         run = active.pop(channel_id)
-        settle_onboarding(run_id=run.id, state=RunState.CANCELLED, reason=decision.reason)
-        if run.flow_run_id:
-            flow_run_ids.append(run.flow_run_id)
+        ended = settle_onboarding(run_id=run.id, state=RunState.CANCELLED, reason=decision.reason)
+        if ended is not None and ended.flow_run_id:
+            flow_run_ids.append(ended.flow_run_id)
     await cancel_flow_runs(flow_run_ids, message="onboarding cancelled")
     service = alert_service()
     for channel_id in decisions:
@@ -220,15 +234,20 @@ async def _open(
             trigger=trigger,
             deadline_seconds=deadline,
         )
-        reopen: list[tuple[OnboardingRun, int]] = []
+        reopen: list[tuple[OnboardingRun, int, str | None]] = []
         for channel_id in plan[Action.REOPEN]:
             run = active.get(channel_id)
             if run is None or run.id is None:
                 continue
             attempts = run.attempts + 1 if run.flow_run_id else run.attempts
-            reopen.append((update_run(session, run_id=run.id, attempts=attempts), attempts))
-        targets = [(run, run.attempts, run.channel_id in due_now) for run in opened.values()]
-        targets += [(run, attempts, False) for run, attempts in reopen]
+            # Replaces the flow run found lost, and only that one (see attach_flow_run).
+            lost = run.flow_run_id
+            reopen.append((update_run(session, run_id=run.id, attempts=attempts), attempts, lost))
+        targets = [
+            (run, run.attempts, run.channel_id in due_now, run.flow_run_id)
+            for run in opened.values()
+        ]
+        targets += [(run, attempts, False, lost) for run, attempts, lost in reopen]
     if not targets:
         return
     flow_run_ids = await create_parked_runs(
@@ -242,19 +261,19 @@ async def _open(
             until=run.deadline_at,
             wake_now=now,
         )
-        for run, attempts, now in targets
+        for run, attempts, now, _ in targets
     )
     # Another waker (or the flow run itself) may have moved the onboarding on meanwhile: a
     # flow run that was not recorded is cancelled, and a finished onboarding stays finished.
     redundant = []
     with session_scope(history_engine()) as session:
-        for (run, _, now), flow_run_id in zip(targets, flow_run_ids, strict=True):
+        for (run, _, now, replacing), flow_run_id in zip(targets, flow_run_ids, strict=True):
             assert run.id is not None
             if attach_flow_run(
                 session,
                 run_id=run.id,
                 flow_run_id=flow_run_id,
-                replacing=run.flow_run_id,
+                replacing=replacing,
                 due_now=now,
             ):
                 active[run.channel_id] = run
@@ -262,7 +281,7 @@ async def _open(
                 redundant.append(flow_run_id)
     await cancel_flow_runs(redundant, message="its onboarding moved on while it was created")
     done.started += [run.channel_id for run in opened.values()]
-    done.reopened += [run.channel_id for run, _ in reopen]
+    done.reopened += [run.channel_id for run, _, _ in reopen]
 
 
 async def _wake(

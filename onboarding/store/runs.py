@@ -38,6 +38,7 @@ __all__ = [
     "get_step",
     "latest_completed_runs",
     "latest_finished_states",
+    "lock_run",
     "mark_run_waiting",
     "note_wake_requests",
     "record_step",
@@ -56,6 +57,16 @@ _UPDATABLE = frozenset(OnboardingRun.model_fields) - {"id", "channel_id", "start
 def get_run(session: Session, *, run_id: int) -> OnboardingRun | None:
     """The run with id ``run_id``, or ``None``."""
     return session.get(OnboardingRun, run_id)
+
+
+def lock_run(session: Session, *, run_id: int) -> OnboardingRun | None:
+    """The run with id ``run_id``, read afresh and locked until the transaction ends.
+
+    For a check-then-write (is it still active?): on PostgreSQL the row stays locked
+    (``FOR UPDATE``) so an ending committed meanwhile cannot be written over; SQLite's
+    transactions here take the write lock at their start (``BEGIN IMMEDIATE``) anyway.
+    """
+    return session.get(OnboardingRun, run_id, with_for_update=True, populate_existing=True)
 
 
 def _require_run(session: Session, run_id: int) -> OnboardingRun:

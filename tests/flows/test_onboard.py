@@ -7,6 +7,7 @@ import json
 from typing import Any
 
 import httpx
+import pytest
 from prefect.states import State
 from pydantic import SecretStr
 
@@ -208,13 +209,16 @@ async def test_callback_down_past_the_retry_window_alerts_callback_failed(
     assert len(alerts) == 1
 
 
+@pytest.mark.parametrize("availability", ["setting_up", "ready"])
 async def test_an_onboarding_ended_while_its_run_reads_the_channel_is_not_reopened(
-    onboarding_env, sandbox, db_url, monkeypatch
+    onboarding_env, sandbox, db_url, monkeypatch, availability
 ):
-    """Ended elsewhere (a cancel, say) while the run waits on the Partner API: the run finds the
-    channel still setting up and stops there, instead of writing `waiting` over the ending."""
+    """Ended elsewhere (a cancel, say) while the run waits on the Partner API: whatever the
+    channel turns out to be, the run stops there, instead of writing `waiting` or `ready` over
+    the ending (and creating a key for a cancelled onboarding)."""
     monkeypatch.setenv("ONBOARDING_SETUP_DEADLINE", "20")
-    channel = sandbox.create_channel()  # setting_up
+    settled = {"availability_status": "ready", "status": "ready"} if availability == "ready" else {}
+    channel = sandbox.create_channel(**settled)
     sandbox.add_fault("slow", count=1, delay=3.0, path_contains="/channels", method="GET")
     running = asyncio.create_task(_onboard(channel))
     run = await _first_run(db_url, channel["id"])
@@ -222,7 +226,7 @@ async def test_an_onboarding_ended_while_its_run_reads_the_channel_is_not_reopen
 
     state = await asyncio.wait_for(running, timeout=60)
     assert state.is_completed(), state.message
-    assert "nothing left to wait for" in state.message
+    assert "nothing left to do" in state.message
     [run] = _runs(db_url, channel["id"])
     assert run.state == "cancelled"
     assert sandbox.api_key_count(channel["id"]) == 0

@@ -7,6 +7,7 @@ run; the hand-over sees the written request and wakes its new run at once.
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 from datetime import UTC, datetime, timedelta
 
@@ -15,13 +16,14 @@ from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterTags
 from prefect.states import Running
 
 from onboarding.history import Claim, ClaimKind, wake_requests
-from onboarding.lifecycle import Event
+from onboarding.lifecycle import Event, FlowRunGone
 from onboarding.orchestration.flow_runs import is_parked
 from onboarding.orchestration.outcomes import settle_onboarding
 from onboarding.orchestration.reconciler import Signal, hand_over, reconcile
 from onboarding.runtime import history_engine
 from onboarding.store import (
     RunState,
+    attach_flow_run,
     get_installation,
     get_run,
     session_scope,
@@ -123,3 +125,69 @@ async def test_an_onboarding_cancelled_during_the_hand_over_is_not_reopened(depl
             )
         )
     assert created.state.type.value in ("CANCELLING", "CANCELLED"), created.state
+
+
+async def _flow_runs_of(claim: Claim) -> list:
+    async with get_client() as client:
+        return await client.read_flow_runs(
+            flow_run_filter=FlowRunFilter(
+                tags=FlowRunFilterTags(all_=[f"history:{claim.history_key}"])
+            )
+        )
+
+
+async def test_a_cancel_racing_a_hand_over_leaves_nothing_parked(deployed):
+    """360dialog cancels the channel while its run hands over: whichever lands first, the
+    onboarding ends cancelled and no parked flow run is left to start it again."""
+    for _ in range(3):  # the two race differently from one round to the next
+        claim = await _executing_onboarding()
+        cancel = Signal(claim.channel_id, None, Event("channel_cancelled"))
+        until = datetime.now(UTC) + timedelta(hours=1)
+        await asyncio.gather(
+            hand_over(claim, until=until, reason="waiting for permission", wakes_seen=0),
+            reconcile([cancel], trigger="webhook"),
+        )
+        with session_scope(history_engine()) as session:
+            assert get_run(session, run_id=claim.run_id).state == RunState.CANCELLED
+        created = await _flow_runs_of(claim)
+        assert [run for run in created if is_parked(run)] == [], [r.state for r in created]
+
+
+def test_ending_an_onboarding_names_the_flow_run_it_ended_with(deployed):
+    """A canceller that read the onboarding before a hand-over recorded its new flow run still
+    learns the new one from the ending, and cancels that one (not the old, finished one)."""
+    run_id = asyncio.run(_executing_onboarding()).run_id
+    with session_scope(history_engine()) as session:
+        old = get_run(session, run_id=run_id).flow_run_id
+        assert attach_flow_run(
+            session, run_id=run_id, flow_run_id="handed-over-to", replacing=old, due_now=False
+        )
+    ended = settle_onboarding(run_id=run_id, state=RunState.CANCELLED, reason="cancelled")
+    assert (ended.state, ended.flow_run_id) == (RunState.CANCELLED, "handed-over-to")
+
+
+async def test_news_of_a_flow_run_the_onboarding_has_left_changes_nothing(deployed):
+    """A sweep read the onboarding's flow run, found it finished (it had just handed over) and
+    reports it gone: the onboarding is in its new flow run's hands, so nothing is re-created or
+    cancelled. News of the flow run it still has is acted on."""
+    claim = await _executing_onboarding()
+    handed_over = await hand_over(
+        claim, until=datetime.now(UTC) + timedelta(hours=1), reason="waiting", wakes_seen=0
+    )
+    assert "waiting continues in flow run" in handed_over.message
+    parked = _flow_run_of(claim)
+
+    for gone in (
+        FlowRunGone(False, claim.owner_flow_run_id),
+        FlowRunGone(True, claim.owner_flow_run_id),
+    ):
+        done = await reconcile([Signal(claim.channel_id, None, gone)], trigger="schedule")
+        assert (done.reopened, done.cancelled) == ([], [])
+    assert _flow_run_of(claim) == parked
+    assert await _parked(parked)
+
+    done = await reconcile(
+        [Signal(claim.channel_id, None, FlowRunGone(False, parked))], trigger="schedule"
+    )
+    assert done.reopened == [claim.channel_id]
+    assert _flow_run_of(claim) != parked

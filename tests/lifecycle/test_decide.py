@@ -216,3 +216,20 @@ def test_a_request_for_an_onboarded_channel_points_to_rekey(history: str) -> Non
     [decision] = decide(Requested(), HISTORIES[history])
     assert decision.action is Action.NOTHING
     assert "onboarding rekey" in decision.reason
+
+
+@pytest.mark.parametrize(
+    ("finished", "by_its_last_flow_run", "action"),
+    [
+        ("cancelled", False, Action.OPEN),  # `onboarding onboard` after a cancel starts over
+        ("cancelled", True, Action.NOTHING),  # the run parked when the cancel came: never
+        ("failed", True, Action.OPEN),  # Retry on a failed flow run in the UI: starts over
+    ],
+)
+def test_a_cancelled_onboarding_restarts_on_request_but_not_by_its_own_flow_run(
+    finished: str, by_its_last_flow_run: bool, action: Action
+) -> None:
+    """A flow run left parked when its onboarding was cancelled, due later, starts nothing."""
+    request = Requested(by_its_last_flow_run=by_its_last_flow_run)
+    [decision] = decide(request, History(finished=finished, installed_at=INSTALLED))
+    assert decision.action is action
