@@ -130,12 +130,15 @@ def export_for_local_api(env: MutableMapping[str, str]) -> None:
 
 def lock_temporary_server(env: MutableMapping[str, str]) -> None:
     """Without ``PREFECT_API_URL``, Prefect runs a temporary server for the command: give it a
-    one-off auth string (server and client) so nothing else on the machine can use it meanwhile.
+    one-off auth string (server and client) so nothing else on the machine can use it meanwhile,
+    and no telemetry (unless set): its heartbeat task writes to Prefect's SQLite database as the
+    server starts, and printed a "database is locked" traceback into the command's output.
 
     Call it before Prefect is imported: Prefect reads its settings once, at import.
     """
     if env.get("PREFECT_API_URL") or env.get("PREFECT_SERVER_API_AUTH_STRING"):
         return
+    env.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     value = secrets.token_urlsafe(32)
     env["PREFECT_SERVER_API_AUTH_STRING"] = value
     env["PREFECT_API_AUTH_STRING"] = value

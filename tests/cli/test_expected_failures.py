@@ -177,7 +177,7 @@ def test_one_clear_line_and_the_documented_exit_code(
     outcome = outcomes[case.id]
     output = outcome.output
     assert outcome.result.returncode == case.code, output
-    assert "Traceback" not in output
+    assert "Traceback" not in output, output
     for secret in SECRETS:
         assert secret not in output
     errors = [line for line in outcome.result.stderr.splitlines() if line.startswith("error:")]

@@ -37,11 +37,10 @@ def test_temporary_server_refuses_requests_without_the_auth_string(tmp_path):
     env = {
         key: value
         for key, value in os.environ.items()
-        if not key.startswith(("PREFECT_API", "PREFECT_SERVER_API"))
+        if not key.startswith(("PREFECT_API", "PREFECT_SERVER_API", "PREFECT_SERVER_ANALYTICS"))
     }
     env |= {
         "PREFECT_HOME": str(tmp_path / "prefect"),
-        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
         "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "120",
     }
     result = subprocess.run(
@@ -62,4 +61,5 @@ def test_an_explicit_api_or_server_auth_string_is_left_alone():
     fresh: dict[str, str] = {}
     lock_temporary_server(fresh)
     assert fresh["PREFECT_API_AUTH_STRING"] == fresh["PREFECT_SERVER_API_AUTH_STRING"]
+    assert fresh["PREFECT_SERVER_ANALYTICS_ENABLED"] == "false"
     assert len(fresh["PREFECT_API_AUTH_STRING"]) >= 32
