@@ -97,24 +97,14 @@ async def onboard(
     while True:
         wakes_seen = wake_requests(claim)
         try:
-            channel = await read_channel(channel_id)
-        except NotFound:
-            step = missing_channel(claim, reading=True)
-        else:
-            try:
-                step = next_step(claim, channel)
-            except OnboardingEnded as ended:  # cancelled, say, while this run read its channel
-                return Completed(message=f"{ended}; nothing left to do")
-            if step.action is Action.FINISH:
-                step = await deliver_key(claim, channel)
-        match step.action:
-            case Action.FINISH:
-                return await complete_onboarding(claim, channel)
-            case Action.FAIL | Action.TIME_OUT:
-                return await fail_onboarding(claim, channel, step)
-        try:
+            channel, step = await read_and_decide(claim, channel)
+            match step.action:
+                case Action.FINISH:
+                    return await complete_onboarding(claim, channel)
+                case Action.FAIL | Action.TIME_OUT:
+                    return await fail_onboarding(claim, channel, step)
             retry_at = note_waiting(claim, step) or look_again_at(claim, step)
-        except OnboardingEnded as ended:
+        except OnboardingEnded as ended:  # cancelled, say, while this run read its channel
             return Completed(message=f"{ended}; nothing left to do")
         if from_deployment:
             return await hand_over(
@@ -128,6 +118,25 @@ async def onboard(
             poll_delay(attempt, initial=config.poll_initial, maximum=config.poll_max)
         )
         attempt += 1
+
+
+async def read_and_decide(
+    claim: Claim, last_read: Channel | None
+) -> tuple[Channel | None, Decision]:
+    """Read the channel and take the lifecycle's next step: deliver its key once it is ready.
+
+    A channel the Partner API does not find is looked for again within a grace, then failed;
+    ``last_read`` is what the run knew of it before. Raises :class:`OnboardingEnded` when the
+    onboarding has ended meanwhile.
+    """
+    try:
+        channel = await read_channel(claim.channel_id)
+    except NotFound:
+        return last_read, missing_channel(claim, reading=True)
+    step = next_step(claim, channel)
+    if step.action is Action.FINISH:
+        step = await deliver_key(claim, channel)
+    return channel, step
 
 
 async def onboard_in_process(channel_id: str, client_id: str | None) -> State[Any]:

@@ -35,7 +35,6 @@ from onboarding.store import (
     find_runs,
     get_active_run,
     get_installation,
-    latest_finished_states,
     lock_run,
     record_observation,
     session_scope,
@@ -183,17 +182,20 @@ async def claim_channel(
     with session_scope(history_engine()) as session:
         installation = get_installation(session).id
         if get_active_run(session, channel_id=channel_id) is None:
-            latest = find_runs(session, channel_id=channel_id, limit=1)
+            # With none active, the newest run is the latest finished one (every state is one
+            # or the other).
+            newest = next(iter(find_runs(session, channel_id=channel_id, limit=1)), None)
             request = Requested(
-                by_its_last_flow_run=flow_run_id is not None
-                and bool(latest)
-                and latest[0].flow_run_id == flow_run_id
+                by_its_last_flow_run=newest is not None
+                and flow_run_id is not None
+                and newest.flow_run_id == flow_run_id
             )
-            finished = latest_finished_states(session, channel_ids=[channel_id])
-            [decision] = decide(request, History(finished=finished.get(channel_id)))
+            history = History(finished=newest.state if newest else None)
+            [decision] = decide(request, history)
             if decision.action is Action.NOTHING:
+                assert newest is not None  # nothing to do only because of a finished run
                 note = decision.reason
-                return Claim.of(ClaimKind.ALREADY_DONE, latest[0], installation, note=note)
+                return Claim.of(ClaimKind.ALREADY_DONE, newest, installation, note=note)
         run, created = start_or_get_run(
             session,
             partner_id=partner_id(),
