@@ -38,6 +38,7 @@ import concurrent.futures
 import contextlib
 import os
 import random
+import re
 import secrets
 import signal
 import socket
@@ -231,9 +232,23 @@ def main() -> None:
         metavar="NAME=VALUE",
         help="a Prefect server setting over `up`'s (NAME= drops one of `up`'s): to measure each",
     )
+    parser.add_argument(
+        "--migrate-on-start",
+        action="store_true",
+        help="let the Prefect server migrate its database as it starts (before 2026-12-06 `up` "
+        "did; now it migrates first, in a process of its own)",
+    )
+    parser.add_argument(
+        "--count-requests",
+        action="store_true",
+        help="log the Prefect server's HTTP requests (uvicorn's access log) and print them per "
+        "onboarding, by route (the log costs the server some CPU: measure CPU without it)",
+    )
     args = parser.parse_args()
     if args.cluster and args.backend != "postgresql":
         parser.error("--cluster runs Prefect on PostgreSQL: add --backend postgresql")
+    if args.cluster and args.count_requests:
+        parser.error("--count-requests reads one server's log: leave out --cluster")
 
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # clean up on kill too
     work = Path(tempfile.mkdtemp(prefix="bench-waiting-"))
@@ -296,7 +311,11 @@ def main() -> None:
 
     try:
         from onboarding.launcher.deploy import apply_deployments, worker_command
-        from onboarding.launcher.prefect_server import SERVER_TUNING
+        from onboarding.launcher.prefect_server import (
+            MIGRATE_ON_START,
+            SERVER_TUNING,
+            migrate_database,
+        )
         from onboarding.store import upgrade
 
         upgrade(history)
@@ -304,11 +323,17 @@ def main() -> None:
             api_urls = start_cluster(args.cluster, env, procs, logs, stack)
         else:
             api_urls = [api]
+            migrated = {}
+            if not args.migrate_on_start:  # as `up` does
+                asyncio.run(migrate_database(env, logs / "migrate.log"))
+                migrated = {MIGRATE_ON_START: "false"}
             start(
                 "prefect",
                 *(sys.executable, "-m", "prefect", "server", "start"),
                 *("--host", "127.0.0.1", "--port", str(api_port)),
-                more=server_settings({} if args.untuned else SERVER_TUNING, args.server_setting),
+                more=server_settings({} if args.untuned else SERVER_TUNING, args.server_setting)
+                | migrated
+                | ({"PREFECT_SERVER_LOGGING_LEVEL": "INFO"} if args.count_requests else {}),
             )
         start(
             "sandbox",
@@ -351,7 +376,8 @@ def main() -> None:
                 more={"PREFECT_API_URL": api_urls[(index - 1) % len(api_urls)]},
             )
         hook = f"http://127.0.0.1:{receiver_port}/hooks/360dialog/{WEBHOOK_TOKEN}"
-        run_bench(args, env, procs, history, sandbox_port, hook, callbacks)
+        requests = RequestLog(logs / "prefect.log") if args.count_requests else None
+        run_bench(args, env, procs, history, sandbox_port, hook, callbacks, requests)
         print(f"\nlogs: {logs}")
     finally:
         for proc in reversed(procs.values()):
@@ -516,7 +542,46 @@ def by_name(connection: Any, table: str, column: str, n: int) -> str:
     return ", ".join(f"{name} {count / n:.2f}" for name, count in rows)
 
 
-def run_bench(args, env, procs, history, sandbox_port, hook, callbacks) -> None:
+class RequestLog:
+    """The Prefect server's HTTP requests, read from uvicorn's access log lines in its log file.
+
+    ``mark()`` notes where the log is; ``since(mark, per)`` counts the requests after it, per
+    onboarding: writes (POST, PATCH, PUT, DELETE, except the POSTs Prefect's API uses for
+    queries), reads (GET and the query POSTs), and the routes most asked, ids elided.
+    """
+
+    LINE = re.compile(r'"(GET|POST|PATCH|PUT|DELETE) (\S+) HTTP/[\d.]+" (\d{3})')
+    ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+    QUERIES = ("/filter", "/count", "/paginate", "/history", "/get_scheduled_flow_runs")
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def mark(self) -> int:
+        """Where the log ends now."""
+        return self.path.stat().st_size
+
+    def since(self, mark: int, per: float) -> str:
+        """The requests logged after ``mark``, per onboarding (``per`` of them)."""
+        with self.path.open("rb") as log:
+            log.seek(mark)
+            text = log.read().decode("utf-8", "replace")
+        routes: dict[str, int] = {}
+        writes = reads = 0
+        for method, path, _status in self.LINE.findall(text):
+            route = self.ID.sub("{id}", path.split("?", 1)[0])
+            routes[f"{method} {route}"] = routes.get(f"{method} {route}", 0) + 1
+            if method == "GET" or route.endswith(self.QUERIES):
+                reads += 1
+            else:
+                writes += 1
+        top = sorted(routes.items(), key=lambda item: -item[1])[:12]
+        return f"writes {writes / per:.2f}, reads {reads / per:.2f}; by route: " + ", ".join(
+            f"{route} {count / per:.2f}" for route, count in top
+        )
+
+
+def run_bench(args, env, procs, history, sandbox_port, hook, callbacks, requests) -> None:
     import httpx
     from sqlalchemy import func
     from sqlmodel import select
@@ -546,6 +611,7 @@ def run_bench(args, env, procs, history, sandbox_port, hook, callbacks) -> None:
         print(f"  server settings over up's: untuned={args.untuned} {args.server_setting}")
 
     tracked_at = watch_count(lambda: count(OnboardingRun.channel_id.in_(ids)), n)  # type: ignore[attr-defined]
+    backlog_mark = requests.mark() if requests else 0
     t0 = time.monotonic()
     summary = asyncio.run(watch_channels())
     sweep_s = time.monotonic() - t0
@@ -566,6 +632,9 @@ def run_bench(args, env, procs, history, sandbox_port, hook, callbacks) -> None:
         f"Prefect lists {awaiting_runs():,} runs scheduled ahead",
         flush=True,
     )
+    if requests:
+        print(f"  Prefect API requests per onboarding parked: {requests.since(backlog_mark, n)}")
+        idle_mark = requests.mark()
 
     servers = {name: proc for name, proc in procs.items() if name.startswith("prefect")}
     server_pids = [p for proc in servers.values() for p in proc_tree(proc.pid)]
@@ -584,6 +653,8 @@ def run_bench(args, env, procs, history, sandbox_port, hook, callbacks) -> None:
         flush=True,
     )
     print(f"  RSS by process: {rss_by_process(procs)}", flush=True)
+    if requests:
+        print(f"  Prefect API requests per second waiting: {requests.since(idle_mark, args.idle)}")
     if args.skip_settling:
         return
     if args.webhooks:
@@ -630,6 +701,7 @@ def run_bench(args, env, procs, history, sandbox_port, hook, callbacks) -> None:
     sandbox_cpu0, machine0 = cpu_seconds(proc_tree(procs["sandbox"].pid)), machine_busy()
     sweeper.own_cpu = 0.0
     rss = RssPeak([proc.pid for name, proc in procs.items() if name != "sandbox"])
+    settling_mark = requests.mark() if requests else 0
     for cid in rest:
         flip(cid)
     t_flip = time.monotonic()
@@ -643,6 +715,11 @@ def run_bench(args, env, procs, history, sandbox_port, hook, callbacks) -> None:
     total_s = time.monotonic() - t_flip
     peak_rss = rss.stop()
     report("settling", rest, flipped, engine, args, total_s)
+    if requests:
+        print(
+            "  Prefect API requests per onboarding settled (sweeps included): "
+            + requests.since(settling_mark, len(rest))
+        )
     print(
         f"  product RSS while settling: peak {peak_rss:.0f} MB with up to "
         f"{args.max_running + 1} flow runs executing in each executor; at the end: "
@@ -670,6 +747,11 @@ def run_bench(args, env, procs, history, sandbox_port, hook, callbacks) -> None:
         f"  Prefect rows per onboarding (all {onboardings:,}, sweeps included): "
         f"{prefect_rows(env, onboardings)}"
     )
+    if requests:
+        print(
+            f"  Prefect API requests per onboarding (all {onboardings:,}, the whole run): "
+            + requests.since(0, onboardings)
+        )
     with session_scope(engine) as session:
         runs = session.exec(select(OnboardingRun).where(OnboardingRun.channel_id.in_(ids))).all()  # type: ignore[attr-defined]
     starts = process_starts([r.flow_run_id for r in runs if r.flow_run_id])

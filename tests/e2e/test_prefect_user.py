@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -26,6 +28,22 @@ from onboarding.orchestration.flow_runs import is_parked
 from tests.e2e.helpers import history_runs, sweep_now, wait_for
 
 pytestmark = pytest.mark.slow
+
+
+def _stop_group(process: subprocess.Popen[bytes], grace: float = 30.0) -> None:
+    """SIGTERM ``process``'s group; SIGKILL it if still there after ``grace`` seconds.
+
+    Prefect's process worker may still be running a flow (a sweep it picked up) when told to
+    stop; left behind, it would take the next test's runs.
+    """
+    os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=10)
+    with contextlib.suppress(ProcessLookupError):  # its flow-run processes, if any outlived it
+        os.killpg(process.pid, signal.SIGKILL)
 
 
 def _flow_runs_of(channel_id: str) -> list[Any]:
@@ -53,6 +71,7 @@ def test_a_standard_process_worker_on_the_pool_leaves_waiting_onboardings_alone(
         env={**os.environ, **deployed.env, "PREFECT_WORKER_QUERY_SECONDS": "1"},
         stdout=log,
         stderr=subprocess.STDOUT,
+        start_new_session=True,  # its flow-run processes go with it when it is stopped
     )
     try:
         wait_for(
@@ -84,8 +103,7 @@ def test_a_standard_process_worker_on_the_pool_leaves_waiting_onboardings_alone(
             print([(r.name, r.state) for c in channels for r in _flow_runs_of(c)])
             raise
     finally:
-        worker.terminate()
-        worker.wait(timeout=60)
+        _stop_group(worker)
         log.close()
     for channel_id in channels:
         assert sandbox.api_key_count(channel_id) == 1

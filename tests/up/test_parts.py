@@ -200,6 +200,26 @@ def test_unreachable_prefect_api_url_exits_3(tmp_path: Path) -> None:
     assert "Traceback" not in result.stdout + result.stderr
 
 
+def test_a_prefect_database_up_cannot_migrate_stops_it_naming_the_log(tmp_path: Path) -> None:
+    """Prefect's database is migrated before its server starts: when that fails, `up` exits 1
+    with one line naming the log that says why."""
+    nowhere = f"postgresql+asyncpg://postgres@127.0.0.1:{free_port()}/prefect"
+    result = _up(
+        tmp_path,
+        "--demo",
+        ONBOARDING_PREFECT_PORT=str(free_port()),
+        PREFECT_SERVER_DATABASE_CONNECTION_URL=nowhere,
+    )
+    assert result.returncode == 1, result.stdout + result.stderr
+    errors = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(errors) == 1, result.stderr
+    assert "migrating Prefect's database failed" in errors[0]
+    log = Path(errors[0].rsplit("see ", 1)[1].strip())
+    assert log.name == "prefect-server.log"
+    assert "Traceback" in log.read_text(), "the log holds Prefect's own account of the failure"
+    assert "Traceback" not in result.stdout + result.stderr
+
+
 def test_up_without_partner_credentials_exits_3_with_one_line(tmp_path: Path) -> None:
     """`up` without Partner API credentials stops at once: exit 3, one line naming the fix."""
     result = _up(tmp_path)

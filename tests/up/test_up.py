@@ -206,6 +206,14 @@ def test_up_starts_prefect_with_two_malloc_arenas(demo_run: DemoRun) -> None:
     assert demo_run.server_environment.get("MALLOC_ARENA_MAX") == "2"
 
 
+def test_up_migrates_prefects_database_before_its_server_starts(demo_run: DemoRun) -> None:
+    """`up` migrates Prefect's database in a process of its own, then starts the server with
+    migrating at start off: the server does not keep the migration's memory for its life."""
+    assert demo_run.server_environment.get("PREFECT_SERVER_DATABASE_MIGRATE_ON_START") == "false"
+    server_log = next(text for name, text in demo_run.logs.items() if "prefect-server" in name)
+    assert "Migrations succeeded" in server_log
+
+
 def test_up_bounds_the_pool_with_a_concurrency_limit(demo_run: DemoRun) -> None:
     """`up` sets the `onboarding` pool's concurrency limit to ONBOARDING_MAX_RUNNING + 1, so a
     full worker is handed no due runs it cannot take."""
