@@ -24,7 +24,6 @@ import contextlib
 import copy
 import os
 import socket
-from collections.abc import Coroutine
 from typing import Any
 from uuid import UUID
 
@@ -107,13 +106,13 @@ class OnboardingWorker(
         self._runs: RunsLoop | None = None
         self._flows: dict[UUID, Flow[..., Any]] = {}  # by deployment id
         self._in_flight: dict[UUID, asyncio.Future[Any]] = {}
-        self._background: set[asyncio.Task[None]] = set()  # labelling, the cancel watch
+        self._cancel_watch: asyncio.Task[None] | None = None
 
     async def setup(self) -> None:
         """Start the runs loop and the cancel watch, then Prefect's own setup."""
         self._runs = RunsLoop.start()
         await super().setup()
-        self._in_background(self._watch_cancels())
+        self._cancel_watch = asyncio.create_task(self._watch_cancels())
 
     async def teardown(self, *exc_info: Any) -> None:
         """Let runs in flight finish for :data:`GRACE` s; hand back the rest; then Prefect's."""
@@ -121,8 +120,8 @@ class OnboardingWorker(
             self._logger.info("stopping: %d run(s) in flight", len(self._in_flight))
             with contextlib.suppress(Exception, asyncio.CancelledError):
                 await asyncio.wait(list(self._in_flight.values()), timeout=GRACE)
-        for task in list(self._background):
-            task.cancel()
+        if self._cancel_watch is not None:
+            self._cancel_watch.cancel()
         left = [run_id for run_id, done in self._in_flight.items() if not done.done()]
         if self._runs is not None:
             self._runs.stop(abandon=bool(left))  # none of their code runs here from now on
@@ -169,27 +168,19 @@ class OnboardingWorker(
         cancel.request(UUID(flow_run_id))
 
     async def _give_worker_labels_to_flow_run(self, flow_run_id: UUID) -> None:
-        """Label the run with this worker beside its execution, never in its way.
+        """Write no worker labels on the run: its events already name this worker and pool.
 
-        Prefect's worker awaits this labels update before it starts each run; on SQLite the
-        server's read-then-write fails under concurrent commits ("database is locked", a 503
-        retried after 2 to 32 s), so runs of 0.2 s held their slot for up to a minute, and some
-        were marked ``Crashed`` (BENCHMARKS.md, "The worker, tuned"). No public switch exists,
-        so this one method is overridden; were Prefect to rename it, its own labelling comes
-        back, correct and slower. The labels (what the UI shows) are written by a task of their own.
+        Prefect's worker awaits a labels update before it starts each run. On a SQLite server
+        that update reads, then writes in a deferred transaction, and under concurrent commits
+        fails ("database is locked", 503) and is retried after 2 to 32 s: runs of 0.2 s held
+        their slot for up to a minute. Written beside the run instead, 1,565 of 1,690 attempts
+        still failed at N = 300, a third of the run's Prefect API writes, and 6 runs in 10 got
+        no labels (BENCHMARKS.md, "Prefect API requests per onboarding"). The run's
+        ``prefect.worker.submitted-flow-run`` and ``executed-flow-run`` events (its Events tab)
+        name the worker and the work pool; the run carries the pool's name itself. No public
+        switch exists, so this one method is overridden; were Prefect to rename it, its own
+        labelling comes back, correct and slower.
         """
-        self._in_background(self._label(flow_run_id))
-
-    def _in_background(self, work: Coroutine[Any, Any, None]) -> None:
-        task = asyncio.create_task(work)
-        self._background.add(task)
-        task.add_done_callback(self._background.discard)
-
-    async def _label(self, flow_run_id: UUID) -> None:
-        try:
-            await super()._give_worker_labels_to_flow_run(flow_run_id)
-        except Exception as error:  # labels are for people: the run goes on without them
-            self._logger.debug("could not label flow run %s: %s", flow_run_id, error)
 
     async def _flow_of(self, flow_run: FlowRun) -> Flow[..., Any]:
         """The flow of ``flow_run``'s deployment, imported once per deployment."""

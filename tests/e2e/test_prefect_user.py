@@ -137,22 +137,11 @@ def test_the_requested_event_starts_an_onboarding(deployed, sandbox, callback_re
     assert run.trigger == "manual"
     assert sandbox.api_key_count(channel["id"]) == 1
 
-    # The worker labels each run it executes (beside the run, not before it): the UI names it.
-    def labelled() -> bool:
-        with get_client(sync_client=True) as client:
-            runs = client.read_flow_runs(sort=FlowRunSort.START_TIME_DESC, limit=50)
-        return any(
-            flow_run.parameters.get("channel_id") == channel["id"]
-            and flow_run.labels.get("prefect.worker.type") == "onboarding"
-            and flow_run.labels.get("prefect.work-pool.name") == "onboarding"
-            for flow_run in runs
-        )
-
-    wait_for(
-        labelled,
-        timeout=30,
-        what="the flow run to carry the worker's labels",
-    )
+    # The run names its pool; the worker writes no labels update (on a SQLite server it mostly
+    # failed and was retried, a third of a run's Prefect API writes: BENCHMARKS.md).
+    [flow_run] = _flow_runs_with(channel["id"])
+    assert flow_run.work_pool_name == "onboarding"
+    assert "prefect.worker.name" not in flow_run.labels
 
 
 def _events_of(flow_run_id: Any) -> list[str]:
