@@ -344,8 +344,7 @@ def main() -> None:
             "--port",
             str(sandbox_port),
         )
-        wait_http(f"{api_urls[0]}/health")
-        start(  # once Prefect answers, as `up` does: it then shares one client for its handoffs
+        start(
             "receiver",
             sys.executable,
             "-m",
@@ -356,6 +355,7 @@ def main() -> None:
             "--port",
             str(receiver_port),
         )
+        wait_http(f"{api_urls[0]}/health")
         wait_http(f"http://127.0.0.1:{sandbox_port}/sandbox/healthz")
         wait_http(f"http://127.0.0.1:{receiver_port}/healthz")
         asyncio.run(

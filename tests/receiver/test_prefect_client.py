@@ -11,7 +11,6 @@ from typing import Any
 import httpx
 import uvicorn
 from prefect import get_client
-from prefect.settings import PREFECT_API_URL, temporary_settings
 from pydantic import SecretStr
 from sqlalchemy import Engine
 
@@ -64,37 +63,3 @@ async def test_handoffs_share_one_prefect_client(prefect_api: str, engine: Engin
         server.should_exit = True
         await serving
     assert all(client is clients[0] for client in clients)
-
-
-async def test_with_prefect_unreachable_the_receiver_serves_at_once(engine: Engine) -> None:
-    """Prefect down as the receiver starts: it listens at once and stores webhooks (handoffs
-    open their own clients); no shared client is waited for."""
-    handed: list[str | None] = []
-
-    async def handoff(event: HandoffEvent) -> str:
-        handed.append(event.channel_id)
-        return "handled"
-
-    app = create_app(engine=engine, token=SecretStr(TOKEN), handoff=handoff)
-    port = free_port()
-    server = _Server(serve_config(app, "127.0.0.1", port, log_level="warning"))
-    with temporary_settings({PREFECT_API_URL: f"http://127.0.0.1:{free_port()}/api"}):
-        started = time.monotonic()
-        serving = asyncio.create_task(sharing_one_client(server.serve()))
-        try:
-            while not server.started:
-                assert time.monotonic() - started < 10, "the receiver waited for Prefect"
-                assert not serving.done(), serving
-                await asyncio.sleep(0.05)
-            async with httpx.AsyncClient(timeout=15) as http:
-                answer = await http.post(
-                    f"http://127.0.0.1:{port}/hooks/360dialog/{TOKEN}", content=envelope()
-                )
-            assert answer.status_code == 202, answer.text
-            while not handed:
-                assert time.monotonic() - started < 30, "the webhook was not handed on"
-                await asyncio.sleep(0.05)
-        finally:
-            server.should_exit = True
-            await serving
-    assert handed == ["ch-1"]
