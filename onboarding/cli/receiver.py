@@ -25,13 +25,10 @@ def register(app: typer.Typer) -> None:
         (PREFECT_API_URL) where the deployments run; events it cannot hand on stay in the inbox
         for the watcher's replay.
         """
-        import asyncio
-
         import uvicorn
 
         from onboarding.cli._common import console, friendly_errors
         from onboarding.launcher.receiver import HOOK_PREFIX
-        from onboarding.orchestration.shared_client import sharing_one_client
         from onboarding.orchestration.webhooks import reconcile_event
         from onboarding.receiver import create_app_from_settings, serve_config
         from onboarding.settings import (
@@ -55,8 +52,7 @@ def register(app: typer.Typer) -> None:
             highlight=False,
         )
         log_to_stderr()
-        server = uvicorn.Server(serve_config(asgi, bind_host, bind_port, log_level="warning"))
-        asyncio.run(sharing_one_client(server.serve()))
+        uvicorn.Server(serve_config(asgi, bind_host, bind_port, log_level="warning")).run()
 
 
 def log_to_stderr() -> None:

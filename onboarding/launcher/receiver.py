@@ -144,11 +144,7 @@ async def start_receiver(
     _log_to_file(log_dir, secret_values(settings))
     app = create_app_from_settings(settings, handoff=handoff, engine=engine)
     server = _LoopServer(serve_config(app, host, port, log_level="warning"))
-    # Imported here, not at the top: Prefect reads its settings when first imported, and `up`
-    # points PREFECT_API_URL at its server just before this.
-    from onboarding.orchestration.shared_client import sharing_one_client
-
-    task = asyncio.create_task(sharing_one_client(server.serve()), name="receiver")
+    task = asyncio.create_task(server.serve(), name="receiver")
     while not server.started:
         if task.done():
             raise LaunchError(f"the receiver could not start on {host}:{port}")
