@@ -23,11 +23,18 @@ import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from typing import BinaryIO
 
-__all__ = ["Child", "ChildExited", "Children"]
+__all__ = ["Child", "ChildExited", "Children", "open_log"]
 
 GRACE_SECONDS = 10.0
 PR_SET_PDEATHSIG = 1  # prctl(2) option: the signal this process gets when its parent dies
+
+
+def open_log(path: Path) -> BinaryIO:
+    """Open ``path`` for appending, readable by its owner only (0600; its directory 0700)."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    return os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600), "ab")
 
 
 def die_with_parent() -> None:
@@ -117,10 +124,8 @@ class Children:
         cwd: Path | None = None,
     ) -> Child:
         """Start ``python <args>`` as ``name`` in a new session, logging to ``log_dir/log_name``."""
-        self.log_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         log_path = self.log_dir / log_name
-        descriptor = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-        with os.fdopen(descriptor, "ab") as log:
+        with open_log(log_path) as log:
             process = subprocess.Popen(
                 [sys.executable, *args],
                 env=dict(env),

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import subprocess
 import sys
 from collections.abc import Mapping, MutableMapping
@@ -21,7 +20,7 @@ from pathlib import Path
 import httpx
 
 from onboarding.launcher.auth import auth_headers, ensure_auth_string, server_security_env
-from onboarding.launcher.children import Child, Children
+from onboarding.launcher.children import Child, Children, open_log
 from onboarding.launcher.probe import (
     LaunchError,
     get_ok,
@@ -62,6 +61,7 @@ SERVER_TUNING = {
 }
 """Prefect server settings `up` starts its server with (and deployments/scale/env.example sets)."""
 
+MIGRATE_ON_START = "PREFECT_SERVER_DATABASE_MIGRATE_ON_START"  # `up` migrates first, then off
 DEPLOYMENTS = ("onboard-channel/onboard-channel", "watch-channels/watch-channels")
 EXIT_CONFIG = 3
 
@@ -188,20 +188,16 @@ async def ensure_prefect(
     return PrefectEndpoint(api_url, ui_url, "started", auth_string)
 
 
-MIGRATE_ON_START = "PREFECT_SERVER_DATABASE_MIGRATE_ON_START"
-
-
 async def migrate_database(env: Mapping[str, str], log_path: Path) -> None:
     """Bring Prefect's database to this release's schema, in a process of its own.
 
     A server that migrates at start keeps what the migration loaded for as long as it runs
-    (37 MB of its RSS after a fresh or upgraded database, BENCHMARKS.md, "Memory"); migrated
+    (37 MB of its RSS after a fresh or upgraded database: BENCHMARKS.md, "Prefect API
+    requests per onboarding; the worker's labels; the migration's memory"); migrated
     here, the server starts with ``PREFECT_SERVER_DATABASE_MIGRATE_ON_START=false``, as
     deployments/scale's API processes do. Output goes to ``log_path``.
     """
-    log_path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    descriptor = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-    with os.fdopen(descriptor, "ab") as log:
+    with open_log(log_path) as log:
         process = await asyncio.create_subprocess_exec(
             *(sys.executable, "-m", "prefect", "server", "database", "upgrade", "-y"),
             env=dict(env),

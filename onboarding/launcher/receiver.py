@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 import secrets
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,6 +20,7 @@ from sqlalchemy import Engine
 
 from onboarding.escaping import OneLineFormatter
 from onboarding.launcher.auth import private_file
+from onboarding.launcher.children import open_log
 from onboarding.launcher.probe import LaunchError, port_is_free
 from onboarding.receiver import Handoff, HandoffEvent, create_app_from_settings, serve_config
 from onboarding.redact import ScrubFilter, mask_token, secret_values
@@ -113,9 +113,8 @@ def _log_to_file(log_dir: Path, secrets: list[str]) -> None:
 
     Each record is one line whatever the outside text it quotes (:class:`OneLineFormatter`).
     """
-    log_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     path = log_dir / "receiver.log"
-    os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600))
+    open_log(path).close()  # created private before logging opens it
     handler = logging.FileHandler(path, encoding="utf-8")
     handler.setFormatter(OneLineFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     handler.addFilter(ScrubFilter(secrets))
